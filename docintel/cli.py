@@ -1,0 +1,200 @@
+"""`docintel`: ingest, search, ask, show, status, failures.
+
+Only `ingest` pays Prefect's start-up (a real flow run); the interactive commands call the same functions directly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from docintel.settings import get_settings
+
+app = typer.Typer(help="Hydra DocIntel: legal documents in, cited and searchable knowledge out.", no_args_is_help=True)
+console = Console(stderr=True)
+out = Console()
+
+
+def _print_json(value) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+class _ProgressBar:
+    """Documents and pages as two bars; fed by the ingest flow's progress events."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.documents = progress.add_task("documents", total=0)
+        self.pages = progress.add_task("pages", total=0)
+
+    def add_work(self, documents: int, pages: int) -> None:
+        self.progress.update(self.documents, total=documents)
+        self.progress.update(self.pages, total=pages)
+
+    def page_done(self, source_path: str, page_number: int) -> None:
+        self.progress.advance(self.pages)
+
+    def document_done(self, source_path: str, status: str) -> None:
+        self.progress.advance(self.documents)
+
+
+@app.command()
+def ingest(
+    paths: list[str] = typer.Argument(..., help="PDF or .txt files, folders, or glob patterns."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON summary object."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Try again documents and pages that failed before."),
+) -> None:
+    """Ingest documents (a Prefect flow run). Exit code 2 when some inputs failed."""
+    from docintel import progress
+    from flows.ingest import ingest_documents
+
+    columns = (TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=as_json, disable=as_json) as bar:
+        progress.set_listener(_ProgressBar(bar))
+        try:
+            summary = ingest_documents(paths=list(paths), retry_failed=retry_failed)
+        finally:
+            progress.set_listener(None)
+    if as_json:
+        _print_json(summary)
+    else:
+        out.print(
+            f"[bold]{summary['documents_new']}[/] new, {summary['documents_unchanged']} unchanged, "
+            f"{summary['documents_failed']} failed; {summary['pages']} pages ({summary['ocr_pages']} OCR), "
+            f"{summary['chunks_written']} passages, {summary['citations']} citations in {summary['seconds']} s"
+        )
+        for failure in summary["failures"]:
+            where = f" page {failure['page']}" if failure["page"] else ""
+            out.print(f"[red]failed[/] {failure['path']}{where}: {failure['reason']}")
+    raise typer.Exit(2 if summary["failures"] else 0)
+
+
+@app.command()
+def search(
+    query: str,
+    k: int = typer.Option(None, "--k", "-k", help="Number of passages."),
+    document: str = typer.Option("", help="Only this document (id, id prefix, path or file name)."),
+    citation: str = typer.Option("", help="Only passages citing this authority, e.g. '410 U.S. 113'."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Hybrid search over ingested passages."""
+    from tasks.search import SearchFilters, timed_search
+
+    hits, elapsed_ms = timed_search(query, k, SearchFilters(document=document, citation=citation))
+    if as_json:
+        _print_json({"query": query, "latency_ms": round(elapsed_ms, 1), "hits": [hit.to_json() for hit in hits]})
+        return
+    if not hits:
+        out.print("No results.")
+    for rank, hit in enumerate(hits, 1):
+        out.print(f"[bold]{rank}.[/] {hit.source} [cyan]page {hit.page}[/] (score {hit.score:.4f})")
+        out.print(f"   {hit.text[:400].replace(chr(10), ' ')}")
+        if hit.citations:
+            out.print(f"   [dim]cites: {'; '.join(hit.citations[:6])}[/]")
+    console.print(f"[dim]{len(hits)} hits in {elapsed_ms:.0f} ms[/]")
+
+
+@app.command()
+def ask(
+    question: str,
+    k: int = typer.Option(None, "--k", "-k", help="Passages given to the answerer."),
+    as_json: bool = typer.Option(False, "--json"),
+    show_reasoning: bool = typer.Option(False, "--show-reasoning", help="Print the model's reasoning too."),
+) -> None:
+    """Answer a question from the ingested documents, with page-level sources."""
+    from tasks.answer import answer_question
+
+    answer = answer_question(question, k)
+    if as_json:
+        _print_json(answer.to_json())
+        return
+    if show_reasoning and answer.reasoning:
+        out.print("[dim]Reasoning:[/]")
+        out.print(f"[dim]{answer.reasoning}[/]\n")
+    out.print(answer.answer)
+    if answer.sources:
+        out.print("\n[bold]Sources[/]")
+        for source in answer.sources:
+            out.print(f"  [{source.number}] {source.source}, page {source.page} (chars {source.start}-{source.end})")
+
+
+@app.command()
+def show(document: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Per-page text of a document and the path each page took (text layer, pdf2image+OCR, ghostscript+OCR)."""
+    from tasks.chunking import PAGE_SEPARATOR
+    from tasks.store import open_store
+
+    store = open_store(get_settings().db_uri)
+    matches = store.find_documents(document)
+    if len(matches) != 1:
+        console.print(f"[red]{'No' if not matches else 'More than one'} document matches {document!r}[/]")
+        raise typer.Exit(1)
+    row = matches[0]
+    pages = store.pages(row["document_id"])
+    if as_json:
+        _print_json({
+            "document": row,
+            "text": PAGE_SEPARATOR.join(page["text"] for page in pages),
+            "pages": [{k: page[k] for k in ("page_number", "method", "text", "char_count", "ocr_seconds", "error")}
+                      for page in pages],
+        })  # fmt: skip
+        return
+    out.print(f"[bold]{row['source_path']}[/] ({row['document_id'][:12]}, {row['page_count']} pages, {row['status']})")
+    for page in pages:
+        out.rule(f"page {page['page_number']} · {page['method']}" + (f" · {page['error']}" if page["error"] else ""))
+        out.print(page["text"], markup=False, highlight=False)
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """What the database holds and which backends are configured."""
+    from tasks.store import CHUNKS, CITATIONS, DOCUMENTS, FAILURES, PAGES, open_store
+
+    settings = get_settings()
+    store = open_store(settings.db_uri)
+    recorded = store.recorded_embedding()
+    report = {
+        "database": settings.db_uri,
+        "documents": store.count(DOCUMENTS),
+        "pages": store.count(PAGES),
+        "chunks": store.count(CHUNKS),
+        "citations": store.count(CITATIONS),
+        "failures": store.count(FAILURES),
+        "embedding_model": recorded[0] if recorded else None,
+        "embedding_dimension": recorded[1] if recorded else None,
+        "backends": {"ocr": settings.ocr_backend, "embeddings": settings.embed_backend, "answers": settings.llm_backend},
+        "node": settings.node_name,
+    }
+    if as_json:
+        _print_json(report)
+        return
+    table = Table(show_header=False)
+    for key, value in report.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    out.print(table)
+
+
+@app.command()
+def failures(as_json: bool = typer.Option(False, "--json")) -> None:
+    """What failed, when, why, and whether a retry is pending (`docintel ingest --retry-failed`)."""
+    from tasks.store import open_store
+
+    rows = open_store(get_settings().db_uri).failures()
+    fields = ("source_path", "page_number", "stage", "reason", "retry_pending", "occurred_at", "node")
+    if as_json:
+        _print_json([{key: row[key] for key in fields} for row in rows])
+        return
+    table = Table(*fields)
+    for row in rows:
+        table.add_row(*(str(row[key]) for key in fields))
+    out.print(table if rows else "No failures recorded.")
+
+
+def main() -> Optional[int]:
+    return app()

@@ -1,0 +1,70 @@
+"""One typed settings object for the whole pipeline (environment prefix ``DOCINTEL_``).
+
+Defaults run offline on one CPU machine: Tesseract OCR, a packaged MiniLM embedder, extractive answers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOCINTEL_", env_file=None, extra="ignore")
+
+    # Storage
+    db_uri: str = Field("data/lancedb", description="LanceDB URI: a folder or an object-store URI.")
+    node_name: str = Field(default_factory=socket.gethostname, description="Tags rows and runs with the node that wrote them.")
+
+    # Pages
+    dpi: int = Field(200, ge=50, le=600, description="Render resolution for OCR pages.")
+    text_layer_min_chars: int = Field(200, description="A page's text layer is used only with at least this many characters.")
+    text_layer_min_word_ratio: float = Field(0.6, description="...and at least this share of its tokens word-like.")
+    ghostscript_timeout_seconds: float = Field(120.0, description="Hard limit for one Ghostscript child process.")
+    render_timeout_seconds: float = Field(60.0, description="Hard limit for rendering one page with pdf2image.")
+    poppler_path: str | None = Field(None, description="Folder holding pdftoppm/pdfinfo when not on PATH.")
+
+    # Backends per stage
+    ocr_backend: Literal["tesseract", "vllm"] = "tesseract"
+    embed_backend: Literal["local", "vllm"] = "local"
+    llm_backend: Literal["extractive", "vllm"] = "extractive"
+
+    # OCR
+    ocr_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="Pages OCR'd in parallel.")
+    tesseract_lang: str = "eng"
+    ocr_timeout_seconds: float = Field(120.0, description="Hard limit for OCR of one page.")
+
+    # Chunking
+    chunk_target_chars: int = Field(900, ge=100, description="Target passage size in characters.")
+    chunk_overlap_chars: int = Field(150, ge=0, description="Characters carried over between neighbouring passages.")
+
+    # Embeddings
+    embed_model: str = Field("all-MiniLM-L6-v2", description="Embedding model name recorded with every vector.")
+    embed_batch_size: int = Field(64, ge=1)
+    embed_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="torch threads for batches.")
+
+    # Search and answers
+    search_k: int = Field(8, ge=1)
+    answer_max_sentences: int = Field(4, ge=1)
+
+    # Model servers (production; see models/services.py)
+    vllm_ocr_url: str = "http://127.0.0.1:8003/v1"
+    vllm_embed_url: str = "http://127.0.0.1:8001/v1"
+    vllm_llm_url: str = "http://127.0.0.1:8004/v1"
+    vllm_ocr_model: str = "tencent/HunyuanOCR"
+    vllm_embed_model: str = "answerdotai/ModernBERT-base"
+    vllm_llm_model: str = "openai/gpt-oss-20b"
+    vllm_api_key: SecretStr | None = Field(None, description="Bearer key for the model servers; never logged.")
+    vllm_timeout_seconds: float = 120.0
+    vllm_max_retries: int = 4
+    reasoning_effort: Literal["low", "medium", "high"] = "medium"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

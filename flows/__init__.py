@@ -1,0 +1,1 @@
+"""Prefect flows: the pipeline as users start it (CLI, UI, schedules)."""

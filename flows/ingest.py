@@ -1,0 +1,249 @@
+"""The ingest pipeline: identify -> pages -> OCR -> chunking -> citations -> embeddings -> store.
+
+OCR pages run in the task runner's worker threads (one tesseract process each, up to the core count) while the flow
+thread chunks, cites, embeds and stores every document whose pages are all in. A failed page or document is carried
+as data to the failures table; it never stops the batch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from docintel import progress
+from docintel.records import Failure, PageMethod, PageText, SourceFile
+from docintel.settings import get_settings
+from models.backends import embedder
+from tasks.chunking import chunk_pages, page_offsets
+from tasks.citations import attach_citations, citation_rows, document_citations
+from tasks.embed import embed_batch
+from tasks.identify import expand_inputs, identify
+from tasks.ocr import ocr_page
+from tasks.pages import DocumentError, count_pages, extract_text_layer, text_layer_is_good
+from tasks.store import STATUS_COMPLETE, open_store
+
+
+@dataclass
+class DocumentPlan:
+    source: SourceFile
+    status: str  # "new" | "unchanged" | "failed"
+    page_count: int = 0
+    pages: dict[int, PageText] = field(default_factory=dict)
+    ocr_pages: list[int] = field(default_factory=list)
+    failure: Failure | None = None
+
+
+def read_text_file(source: SourceFile) -> list[PageText]:
+    """A .txt file is one page, or one page per form feed; universal newlines, as any reader of the file sees it."""
+    text = Path(source.path).read_text(encoding="utf-8", errors="replace")
+    parts = text.split("\f") if "\f" in text else [text]
+    return [PageText(source.document_id, number, part, PageMethod.PLAIN_TEXT) for number, part in enumerate(parts, 1)]
+
+
+def recorded_outcome(source: SourceFile, retry_failed: bool) -> str | None:
+    """What an earlier run made of these exact bytes: "complete", a failure reason, or None (never seen, or a
+    failure to retry now)."""
+    store = open_store(get_settings().db_uri)
+    document = store.document(source.document_id)
+    if document is not None and document["status"] == STATUS_COMPLETE:
+        if not (retry_failed and document["failed_pages"]):
+            return STATUS_COMPLETE
+    if retry_failed:
+        return None
+    for failure in store.failures_of(source.document_id):
+        if failure["page_number"] == 0:
+            return failure["reason"]
+    return None
+
+
+@task(name="plan-document", cache_policy=NO_CACHE)
+def plan_document(path: str, retry_failed: bool = False) -> DocumentPlan:
+    """Identify a file and decide, page by page, between its text layer and OCR."""
+    settings = get_settings()
+    source = identify(Path(path))
+    outcome = recorded_outcome(source, retry_failed)
+    if outcome == STATUS_COMPLETE:
+        return DocumentPlan(source=source, status="unchanged")
+    if outcome is not None:
+        return DocumentPlan(source, "failed", failure=Failure(path, outcome, "recorded", source.document_id))
+    if source.kind == "txt":
+        pages = read_text_file(source)
+        return DocumentPlan(source, "new", len(pages), {page.page_number: page for page in pages})
+    try:
+        page_count = count_pages(Path(path))
+    except DocumentError as error:
+        return DocumentPlan(source, "failed", failure=Failure(path, str(error), "pages", source.document_id))
+    plan = DocumentPlan(source, "new", page_count)
+    for number, text in enumerate(extract_text_layer(Path(path)), 1):
+        if text_layer_is_good(text, settings):
+            plan.pages[number] = PageText(source.document_id, number, text, PageMethod.TEXT_LAYER)
+        else:
+            plan.ocr_pages.append(number)
+    return plan
+
+
+@task(name="store-document", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
+def store_document(plan: DocumentPlan, pages: list[PageText], chunks: list, citations: list[dict]) -> int:
+    settings = get_settings()
+    store = open_store(settings.db_uri)
+    document_row = {
+        "document_id": plan.source.document_id,
+        "source_path": plan.source.path,
+        "file_name": Path(plan.source.path).name,
+        "kind": plan.source.kind,
+        "size_bytes": plan.source.size_bytes,
+        "page_count": len(pages),
+        "chunk_count": len(chunks),
+        "citation_count": len(citations),
+        "failed_pages": sum(page.failed for page in pages),
+        "node": settings.node_name,
+        "note": "",
+    }
+    written = store.write_document(document_row, pages, chunks, citations, embedder().model_name)
+    for old_id in store.superseded_documents(plan.source.path, plan.source.document_id):
+        store.delete_document(old_id)
+    return written
+
+
+def index_document(plan: DocumentPlan) -> dict:
+    """Chunk, cite, embed and store a document whose pages are all in; returns its summary row."""
+    settings = get_settings()
+    pages = [plan.pages[number] for number in sorted(plan.pages)]
+    chunks = chunk_pages(
+        pages,
+        plan.source.path,
+        settings.chunk_target_chars,
+        settings.chunk_overlap_chars,
+        page_offsets(pages),
+    )
+    found = document_citations(pages)
+    attach_citations(chunks, found)
+    model = embedder()
+    open_store(settings.db_uri).check_embedding(model.model_name, model.dimension)
+    for start in range(0, len(chunks), settings.embed_batch_size):
+        embed_batch(chunks[start : start + settings.embed_batch_size])
+    rows = citation_rows(found, plan.source.document_id, plan.source.path)
+    written = store_document(plan, pages, chunks, rows)
+    if chunks:
+        open_store(settings.db_uri).record_embedding(model.model_name, model.dimension)
+    return {
+        "path": plan.source.path,
+        "document_id": plan.source.document_id,
+        "status": "ingested",
+        "pages": len(pages),
+        "ocr_pages": sum(page.method in (PageMethod.PDF2IMAGE_OCR, PageMethod.GHOSTSCRIPT_OCR) for page in pages),
+        "failed_pages": sum(page.failed for page in pages),
+        "chunks": len(chunks),
+        "citations": len(rows),
+        "rows_written": written,
+        "node": settings.node_name,
+    }
+
+
+def failed_page(source: SourceFile, page_number: int, error: BaseException) -> tuple[PageText, Failure]:
+    reason = f"{type(error).__name__}: {error}" if not str(error).startswith(type(error).__name__) else str(error)
+    page = PageText(source.document_id, page_number, "", PageMethod.FAILED, error=reason)
+    return page, Failure(source.path, reason, "ocr", source.document_id, page_number, retry_pending=True)
+
+
+@flow(
+    name="ingest-documents",
+    task_runner=ThreadPoolTaskRunner(max_workers=get_settings().ocr_workers),
+    log_prints=True,
+)
+def ingest_documents(paths: list[str], retry_failed: bool = False) -> dict:
+    """Ingest PDF and .txt files, folders and globs into the LanceDB database named by settings."""
+    started = time.perf_counter()
+    settings = get_settings()
+    logger = get_run_logger()
+    store = open_store(settings.db_uri)
+    files, failures = expand_inputs(paths)
+    listener = progress.listener()
+
+    plans: list[DocumentPlan] = [future.result() for future in plan_document.map([str(f) for f in files], retry_failed)]
+    new_plans = [plan for plan in plans if plan.status == "new"]
+    listener.add_work(len(new_plans), sum(plan.page_count for plan in new_plans))
+    documents: list[dict] = []
+
+    def finish(plan: DocumentPlan) -> None:
+        try:
+            summary = index_document(plan)
+            store.clear_failures(document_id=plan.source.document_id)
+        except Exception as error:  # one document's failure never sinks the batch
+            reason = f"{type(error).__name__}: {error}"
+            logger.error("could not index %s: %s", plan.source.path, reason)
+            failures.append(Failure(plan.source.path, reason, "index", plan.source.document_id, retry_pending=True))
+            summary = {"path": plan.source.path, "document_id": plan.source.document_id, "status": "failed"}
+        page_failures = [Failure(plan.source.path, p.error or "", "ocr", p.document_id, p.page_number, True)
+                         for p in plan.pages.values() if p.failed]  # fmt: skip
+        failures.extend(page_failures)
+        documents.append(summary)
+        listener.document_done(plan.source.path, summary["status"])
+
+    ocr_futures = {}
+    for plan in new_plans:
+        for number in plan.ocr_pages:
+            ocr_futures[ocr_page.submit(plan.source, number)] = (plan, number)
+        for number in plan.pages:
+            listener.page_done(plan.source.path, number)
+    for plan in new_plans:
+        if not plan.ocr_pages:
+            finish(plan)
+    waiting = {id(plan): len(plan.ocr_pages) for plan in new_plans}
+    for future in as_completed(list(ocr_futures)):
+        plan, number = ocr_futures[future]
+        try:
+            plan.pages[number] = future.result()
+        except Exception as error:
+            plan.pages[number], _ = failed_page(plan.source, number, error)
+        listener.page_done(plan.source.path, number)
+        waiting[id(plan)] -= 1
+        if waiting[id(plan)] == 0:
+            finish(plan)
+
+    for plan in plans:
+        if plan.status == "failed" and plan.failure:
+            failures.append(plan.failure)
+            documents.append({"path": plan.source.path, "document_id": plan.source.document_id, "status": "failed"})
+        elif plan.status == "unchanged":
+            documents.append({"path": plan.source.path, "document_id": plan.source.document_id, "status": "unchanged"})
+    store.record_failures([f for f in failures if f.stage != "recorded"], settings.node_name)
+    if any(doc["status"] == "ingested" for doc in documents):
+        store.refresh_indexes()
+    summary = summarize(documents, failures, time.perf_counter() - started)
+    publish_summary(summary)
+    return summary
+
+
+def summarize(documents: list[dict], failures: list[Failure], seconds: float) -> dict:
+    failed_paths = {f.source_path for f in failures if f.page_number == 0}
+    ingested = [doc for doc in documents if doc["status"] == "ingested"]
+    return {
+        "documents_new": len(ingested),
+        "documents_unchanged": sum(doc["status"] == "unchanged" for doc in documents),
+        "documents_failed": len(failed_paths),
+        "pages": sum(doc["pages"] for doc in ingested),
+        "ocr_pages": sum(doc["ocr_pages"] for doc in ingested),
+        "chunks_written": sum(doc["chunks"] for doc in ingested),
+        "citations": sum(doc["citations"] for doc in ingested),
+        "rows_written": sum(doc["rows_written"] for doc in ingested),
+        "failures": [{"path": f.source_path, "page": f.page_number, "stage": f.stage, "reason": f.reason} for f in failures],
+        "documents": documents,
+        "seconds": round(seconds, 2),
+    }
+
+
+def publish_summary(summary: dict) -> None:
+    rows = [
+        {k: doc.get(k, "") for k in ("path", "status", "pages", "ocr_pages", "chunks", "citations", "node")}
+        for doc in summary["documents"]
+    ]
+    rows += [{"path": f["path"], "status": f"failed: {f['reason']}", "pages": f["page"]} for f in summary["failures"]]
+    create_table_artifact(key="ingest-summary", table=rows, description="Documents ingested by this run")

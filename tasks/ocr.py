@@ -1,0 +1,62 @@
+"""Stage 3: OCR one rendered page. Results are cached by content (document hash, page, DPI, backend), so a re-run
+after a crash never OCRs a finished page again."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from prefect import task
+from prefect.context import TaskRunContext
+
+from docintel.records import PageText, SourceFile
+from docintel.settings import get_settings
+from models.backends import ocr_backend
+from tasks.pages import render_page
+
+
+class TransientOcrError(Exception):
+    """A failure worth retrying: a model server that timed out or answered 429/5xx."""
+
+
+def ocr_cache_key(context: TaskRunContext, parameters: dict) -> str:
+    settings = get_settings()
+    source: SourceFile = parameters["source"]
+    renderer = settings.poppler_path or "poppler"
+    return f"ocr-{settings.ocr_backend}-{source.document_id}-p{parameters['page_number']}-{settings.dpi}dpi-{renderer}"
+
+
+def _retry_only_transient(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except TransientOcrError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    name="ocr-page",
+    cache_key_fn=ocr_cache_key,
+    persist_result=True,
+    retries=3,
+    retry_delay_seconds=[2, 8, 30],
+    retry_jitter_factor=0.5,
+    retry_condition_fn=_retry_only_transient,
+    log_prints=False,
+)
+def ocr_page(source: SourceFile, page_number: int) -> PageText:
+    """Render (pdf2image, else Ghostscript) and read one page. Raises on failure: the flow records it as data."""
+    settings = get_settings()
+    image, method, _ = render_page(Path(source.path), page_number, settings)
+    started = time.perf_counter()
+    result = ocr_backend(settings).recognize(image, settings.dpi)
+    return PageText(
+        document_id=source.document_id,
+        page_number=page_number,
+        text=result.text,
+        method=method,
+        ocr_seconds=round(time.perf_counter() - started, 3),
+        words=result.words,
+    )

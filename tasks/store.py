@@ -1,0 +1,283 @@
+"""Stage 7: LanceDB on disk (or any LanceDB URI). Every write is an upsert by id, so a crash and a re-run never
+duplicate rows; a document becomes visible to search only once all its rows are written (status ``complete``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import TypeVar
+
+import lancedb
+import pyarrow as pa
+from lancedb.index import FTS
+
+from docintel.records import Chunk, Failure, PageText
+
+T = TypeVar("T")
+
+DOCUMENTS, PAGES, CHUNKS, CITATIONS, FAILURES, META = "documents", "pages", "chunks", "citations", "failures", "meta"
+
+STATUS_INGESTING, STATUS_COMPLETE = "ingesting", "complete"
+
+
+class EmbeddingMismatchError(Exception):
+    """The database's vectors come from another embedding model or dimension than the one configured."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+DOCUMENT_SCHEMA = pa.schema([
+    ("document_id", pa.string()), ("source_path", pa.string()), ("file_name", pa.string()), ("kind", pa.string()),
+    ("size_bytes", pa.int64()), ("page_count", pa.int32()), ("status", pa.string()), ("chunk_count", pa.int32()),
+    ("citation_count", pa.int32()), ("failed_pages", pa.int32()), ("embedding_model", pa.string()),
+    ("node", pa.string()), ("ingested_at", TIMESTAMP), ("note", pa.string()),
+])  # fmt: skip
+PAGE_SCHEMA = pa.schema([
+    ("page_id", pa.string()), ("document_id", pa.string()), ("page_number", pa.int32()), ("method", pa.string()),
+    ("text", pa.string()), ("char_count", pa.int32()), ("ocr_seconds", pa.float32()), ("words_json", pa.string()),
+    ("error", pa.string()),
+])  # fmt: skip
+CITATION_SCHEMA = pa.schema([
+    ("citation_id", pa.string()), ("document_id", pa.string()), ("source_path", pa.string()),
+    ("page_number", pa.int32()), ("kind", pa.string()), ("matched_text", pa.string()), ("normalized", pa.string()),
+    ("authority", pa.string()), ("start", pa.int32()), ("end", pa.int32()), ("volume", pa.string()),
+    ("reporter", pa.string()), ("page", pa.string()), ("pin_cite", pa.string()), ("court", pa.string()),
+    ("year", pa.string()), ("plaintiff", pa.string()), ("defendant", pa.string()), ("parenthetical", pa.string()),
+    ("title", pa.string()), ("section", pa.string()),
+])  # fmt: skip
+FAILURE_SCHEMA = pa.schema([
+    ("failure_id", pa.string()), ("source_path", pa.string()), ("document_id", pa.string()),
+    ("page_number", pa.int32()), ("stage", pa.string()), ("reason", pa.string()), ("retry_pending", pa.bool_()),
+    ("node", pa.string()), ("occurred_at", TIMESTAMP),
+])  # fmt: skip
+META_SCHEMA = pa.schema([("key", pa.string()), ("value", pa.string())])
+
+
+def chunk_schema(dimension: int) -> pa.Schema:
+    return pa.schema([
+        ("chunk_id", pa.string()), ("document_id", pa.string()), ("source_path", pa.string()),
+        ("page_number", pa.int32()), ("page_start", pa.int32()), ("page_end", pa.int32()), ("doc_start", pa.int64()),
+        ("doc_end", pa.int64()), ("text", pa.string()), ("citations", pa.list_(pa.string())),
+        ("embedding_model", pa.string()), ("vector", pa.list_(pa.float32(), dimension)),
+    ])  # fmt: skip
+
+
+def with_commit_retries(write: Callable[[], T], attempts: int = 8) -> T:
+    """Writers on two nodes can race on one table version; Lance rejects the loser's commit. Retry it."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except (OSError, RuntimeError, ValueError) as error:
+            message = str(error).lower()
+            if attempt == attempts - 1 or not any(word in message for word in ("conflict", "retry", "concurrent", "version")):
+                raise
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+    raise AssertionError("unreachable")
+
+
+class Store:
+    """The database of one deployment: documents, pages, chunks (with vectors), citations, failures."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.db = lancedb.connect(uri)
+
+    # ---- tables -------------------------------------------------------------------------------------------------
+    def table(self, name: str, schema: pa.Schema | None = None):
+        if name in self.db.table_names(limit=1000):
+            return self.db.open_table(name)
+        if schema is None:
+            return None
+        try:
+            return self.db.create_table(name, schema=schema)
+        except (OSError, RuntimeError, ValueError):
+            return self.db.open_table(name)  # another writer created it first
+
+    def _upsert(self, name: str, schema: pa.Schema, key: str, rows: list[dict]) -> int:
+        if not rows:
+            return 0
+        table = self.table(name, schema)
+        data = pa.Table.from_pylist(rows, schema=schema)
+        with_commit_retries(
+            lambda: table.merge_insert(key).when_matched_update_all().when_not_matched_insert_all().execute(data)
+        )
+        return len(rows)
+
+    def _delete(self, name: str, where: str) -> None:
+        table = self.table(name)
+        if table is not None:
+            with_commit_retries(lambda: table.delete(where))
+
+    def rows(self, name: str, where: str | None = None, columns: list[str] | None = None) -> list[dict]:
+        table = self.table(name)
+        if table is None:
+            return []
+        query = table.search()
+        if where:
+            query = query.where(where)
+        if columns:
+            query = query.select(columns)
+        return query.limit(None).to_list()
+
+    def count(self, name: str, where: str | None = None) -> int:
+        table = self.table(name)
+        return 0 if table is None else table.count_rows(where)
+
+    # ---- embedding model bookkeeping --------------------------------------------------------------------------
+    def recorded_embedding(self) -> tuple[str, int] | None:
+        meta = {row["key"]: row["value"] for row in self.rows(META)}
+        if "embedding_model" not in meta:
+            return None
+        return meta["embedding_model"], int(meta["embedding_dim"])
+
+    def check_embedding(self, model: str, dimension: int) -> None:
+        recorded = self.recorded_embedding()
+        if recorded and recorded != (model, dimension):
+            raise EmbeddingMismatchError(
+                f"database {self.uri} holds {recorded[1]}-dim vectors from '{recorded[0]}', but the configured "
+                f"embedder is '{model}' ({dimension}-dim); run `docintel reembed` to switch models"
+            )
+
+    def record_embedding(self, model: str, dimension: int) -> None:
+        self.check_embedding(model, dimension)
+        self._upsert(META, META_SCHEMA, "key", [
+            {"key": "embedding_model", "value": model}, {"key": "embedding_dim", "value": str(dimension)},
+        ])  # fmt: skip
+
+    # ---- documents ----------------------------------------------------------------------------------------------
+    def document(self, document_id: str) -> dict | None:
+        found = self.rows(DOCUMENTS, f"document_id = '{_quote(document_id)}'")
+        return found[0] if found else None
+
+    def documents(self) -> list[dict]:
+        return sorted(self.rows(DOCUMENTS), key=lambda row: row["source_path"])
+
+    def find_documents(self, reference: str) -> list[dict]:
+        """A document by id, id prefix, path or file name."""
+        return [
+            row for row in self.documents()
+            if row["document_id"].startswith(reference) or reference in (row["source_path"], row["file_name"])
+        ]  # fmt: skip
+
+    def incomplete_document_ids(self) -> list[str]:
+        return [row["document_id"] for row in self.rows(DOCUMENTS, f"status != '{STATUS_COMPLETE}'", ["document_id"])]
+
+    def mark_ingesting(self, document: dict) -> None:
+        self._upsert(DOCUMENTS, DOCUMENT_SCHEMA, "document_id", [{**document, "status": STATUS_INGESTING}])
+
+    def write_document(
+        self, document: dict, pages: list[PageText], chunks: list[Chunk], citations: list[dict], embedding_model: str
+    ) -> int:
+        """Write a whole document; it turns ``complete`` (searchable) only after its rows are in. Returns rows written."""
+        document = {**document, "ingested_at": _utc_now(), "embedding_model": embedding_model}
+        self.mark_ingesting(document)
+        dimension = len(chunks[0].vector) if chunks else 0
+        written = self._upsert(PAGES, PAGE_SCHEMA, "page_id", [_page_row(page) for page in pages])
+        if chunks:
+            written += self._upsert(CHUNKS, chunk_schema(dimension), "chunk_id", [
+                {**_chunk_row(chunk), "embedding_model": embedding_model} for chunk in chunks
+            ])  # fmt: skip
+        written += self._upsert(CITATIONS, CITATION_SCHEMA, "citation_id", citations)
+        self._upsert(DOCUMENTS, DOCUMENT_SCHEMA, "document_id", [{**document, "status": STATUS_COMPLETE}])
+        return written + 1
+
+    def delete_document(self, document_id: str) -> None:
+        where = f"document_id = '{_quote(document_id)}'"
+        for name in (DOCUMENTS, CHUNKS, PAGES, CITATIONS, FAILURES):  # documents first: invisible at once
+            self._delete(name, where)
+
+    def superseded_documents(self, source_path: str, current_id: str) -> list[str]:
+        """Older versions of a file at the same path, to be replaced by ``current_id``."""
+        rows = self.rows(DOCUMENTS, f"source_path = '{_quote(source_path)}'", ["document_id"])
+        return [row["document_id"] for row in rows if row["document_id"] != current_id]
+
+    # ---- failures -----------------------------------------------------------------------------------------------
+    def record_failures(self, failures: Iterable[Failure], node: str) -> int:
+        rows = [
+            {
+                **asdict(failure),
+                "failure_id": _failure_id(failure),
+                "node": node,
+                "occurred_at": _utc_now(),
+            }
+            for failure in failures
+        ]
+        return self._upsert(FAILURES, FAILURE_SCHEMA, "failure_id", rows)
+
+    def clear_failures(self, document_id: str = "", source_path: str = "") -> None:
+        if document_id:
+            self._delete(FAILURES, f"document_id = '{_quote(document_id)}'")
+        if source_path:
+            self._delete(FAILURES, f"source_path = '{_quote(source_path)}'")
+
+    def failures_of(self, document_id: str) -> list[dict]:
+        return self.rows(FAILURES, f"document_id = '{_quote(document_id)}'")
+
+    def failures(self) -> list[dict]:
+        return sorted(self.rows(FAILURES), key=lambda row: (row["occurred_at"], row["source_path"], row["page_number"]))
+
+    # ---- pages --------------------------------------------------------------------------------------------------
+    def pages(self, document_id: str) -> list[dict]:
+        rows = self.rows(PAGES, f"document_id = '{_quote(document_id)}'")
+        return sorted(rows, key=lambda row: row["page_number"])
+
+    def citations(self, where: str | None = None) -> list[dict]:
+        return sorted(self.rows(CITATIONS, where), key=lambda row: (row["source_path"], row["page_number"], row["start"]))
+
+    # ---- indexes ------------------------------------------------------------------------------------------------
+    def refresh_indexes(self) -> None:
+        """Full-text index on chunk text: built once, then folded forward incrementally by ``optimize``.
+        Rows not yet indexed are still searched (flat), so a failed refresh costs speed, never results."""
+        table = self.table(CHUNKS)
+        if table is None:
+            return
+        if not any(index.index_type == "FTS" for index in table.list_indices()):
+            with_commit_retries(lambda: table.create_index("text", config=FTS(with_position=True), replace=True))
+        else:
+            with_commit_retries(table.optimize)
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _failure_id(failure: Failure) -> str:
+    key = f"{failure.document_id or failure.source_path}|{failure.page_number}|{failure.stage}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _page_row(page: PageText) -> dict:
+    return {
+        "page_id": f"{page.document_id}:{page.page_number}",
+        "document_id": page.document_id,
+        "page_number": page.page_number,
+        "method": page.method.value,
+        "text": page.text,
+        "char_count": len(page.text),
+        "ocr_seconds": page.ocr_seconds,
+        "words_json": json.dumps([asdict(word) for word in page.words]) if page.words else "",
+        "error": page.error or "",
+    }
+
+
+def _chunk_row(chunk: Chunk) -> dict:
+    return {
+        "chunk_id": chunk.chunk_id, "document_id": chunk.document_id, "source_path": chunk.source_path,
+        "page_number": chunk.page_number, "page_start": chunk.page_start, "page_end": chunk.page_end,
+        "doc_start": chunk.doc_start, "doc_end": chunk.doc_end, "text": chunk.text, "citations": chunk.citations,
+        "vector": chunk.vector,
+    }  # fmt: skip
+
+
+@lru_cache(maxsize=8)
+def open_store(uri: str) -> Store:
+    return Store(uri)
