@@ -29,6 +29,17 @@ class Settings(BaseSettings):
     render_timeout_seconds: float = Field(60.0, description="Hard limit for rendering one page with pdf2image.")
     poppler_path: str | None = Field(None, description="Folder holding pdftoppm/pdfinfo when not on PATH.")
 
+    # Limits against hostile input (PDF bombs, hangs): a file past one fails with the limit named.
+    document_timeout_seconds: float = Field(60.0, description="Hard limit for opening a file and reading its pages.")
+    max_file_mb: float = Field(512.0, description="Largest accepted file, in MB.")
+    max_pages: int = Field(5000, description="Most pages accepted in one document.")
+    max_page_megapixels: float = Field(80.0, description="Largest page to render, in megapixels at the render DPI.")
+    max_page_text_chars: int = Field(200_000, description="Most text characters accepted on one page.")
+    pdf_passwords: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Passwords for encrypted PDFs, keyed by file name or SHA-256 (JSON)."
+    )
+    pdf_passwords_secret_block: str = Field("", description="Prefect Secret block holding more passwords (JSON).")
+
     # Backends per stage
     ocr_backend: Literal["tesseract", "vllm"] = "tesseract"
     embed_backend: Literal["local", "vllm"] = "local"
@@ -42,6 +53,9 @@ class Settings(BaseSettings):
     # Chunking
     chunk_target_chars: int = Field(900, ge=100, description="Target passage size in characters.")
     chunk_overlap_chars: int = Field(150, ge=0, description="Characters carried over between neighbouring passages.")
+    chunk_structure: bool = Field(
+        True, description="Cut at headings, sections, numbered clauses and footnotes before sentence windows."
+    )
 
     # Embeddings
     embed_model: str = Field("all-MiniLM-L6-v2", description="Embedding model name recorded with every vector.")
@@ -50,6 +64,15 @@ class Settings(BaseSettings):
 
     # Search and answers
     search_k: int = Field(8, ge=1)
+    search_fusion: Literal["rrf", "weighted", "vector", "bm25"] = Field(
+        "rrf", description="How vector and full-text candidates combine (benchmarks/retrieval.py compares them)."
+    )
+    search_vector_weight: float = Field(0.5, ge=0, le=1, description="Vector share of the weighted fusion.")
+    search_rerank: Literal["none", "lexical"] = Field("lexical", description="Second stage over the fused candidates.")
+    search_candidates: int = Field(100, ge=1, description="Candidates per retriever before fusion and reranking.")
+    search_query_parsing: bool = Field(
+        True, description="Named documents scope the search, citations filter it, quoted phrases must match."
+    )
     answer_max_sentences: int = Field(4, ge=1)
 
     # Model servers (production; see models/services.py)

@@ -26,7 +26,8 @@ from tasks.citations import attach_citations, citation_rows, document_citations
 from tasks.embed import embed_batch
 from tasks.identify import expand_inputs, identify
 from tasks.ocr import ocr_page
-from tasks.pages import DocumentError, count_pages, extract_text_layer, text_layer_is_good
+from tasks.pages import DocumentError, check_file, check_render_size, probe_pdf, text_layer_is_good
+from tasks.passwords import password_for
 from tasks.store import STATUS_COMPLETE, open_store
 
 
@@ -38,6 +39,7 @@ class DocumentPlan:
     pages: dict[int, PageText] = field(default_factory=dict)
     ocr_pages: list[int] = field(default_factory=list)
     failure: Failure | None = None
+    note: str = ""  # damage the parser repaired
 
 
 def read_text_file(source: SourceFile) -> list[PageText]:
@@ -73,19 +75,21 @@ def plan_document(path: str, retry_failed: bool = False) -> DocumentPlan:
         return DocumentPlan(source=source, status="unchanged")
     if outcome is not None:
         return DocumentPlan(source, "failed", failure=Failure(path, outcome, "recorded", source.document_id))
-    if source.kind == "txt":
-        pages = read_text_file(source)
-        return DocumentPlan(source, "new", len(pages), {page.page_number: page for page in pages})
     try:
-        page_count = count_pages(Path(path))
+        if source.kind == "txt":
+            check_file(Path(path), settings, "txt")
+            pages = read_text_file(source)
+            return DocumentPlan(source, "new", len(pages), {page.page_number: page for page in pages})
+        probe = probe_pdf(Path(path), settings, password_for(path, source.document_id, settings))
+        plan = DocumentPlan(source, "new", len(probe.pages), note=probe.damage)
+        for number, page in enumerate(probe.pages, 1):
+            if text_layer_is_good(page.text, settings):
+                plan.pages[number] = PageText(source.document_id, number, page.text, PageMethod.TEXT_LAYER)
+            else:
+                check_render_size(page, number, settings)
+                plan.ocr_pages.append(number)
     except DocumentError as error:
         return DocumentPlan(source, "failed", failure=Failure(path, str(error), "pages", source.document_id))
-    plan = DocumentPlan(source, "new", page_count)
-    for number, text in enumerate(extract_text_layer(Path(path)), 1):
-        if text_layer_is_good(text, settings):
-            plan.pages[number] = PageText(source.document_id, number, text, PageMethod.TEXT_LAYER)
-        else:
-            plan.ocr_pages.append(number)
     return plan
 
 
@@ -104,7 +108,7 @@ def store_document(plan: DocumentPlan, pages: list[PageText], chunks: list, cita
         "citation_count": len(citations),
         "failed_pages": sum(page.failed for page in pages),
         "node": settings.node_name,
-        "note": "",
+        "note": plan.note,
     }
     written = store.write_document(document_row, pages, chunks, citations, embedder().model_name)
     for old_id in store.superseded_documents(plan.source.path, plan.source.document_id):

@@ -13,6 +13,7 @@ from docintel.records import PageText, SourceFile
 from docintel.settings import get_settings
 from models.backends import ocr_backend
 from tasks.pages import render_page
+from tasks.passwords import password_for
 
 
 class TransientOcrError(Exception):
@@ -49,7 +50,8 @@ def _retry_only_transient(task, task_run, state) -> bool:
 def ocr_page(source: SourceFile, page_number: int) -> PageText:
     """Render (pdf2image, else Ghostscript) and read one page. Raises on failure: the flow records it as data."""
     settings = get_settings()
-    image, method, _ = render_page(Path(source.path), page_number, settings)
+    password = password_for(source.path, source.document_id, settings)
+    image, method = render_page(Path(source.path), page_number, settings, password)
     started = time.perf_counter()
     result = ocr_backend(settings).recognize(image, settings.dpi)
     return PageText(

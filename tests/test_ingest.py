@@ -11,8 +11,13 @@ from conftest import CORPUS
 from data.make_scanned_sample import make_scan
 from docintel.records import PAGE_SEPARATOR
 from flows.ingest import ingest_documents
-from tasks.pages import extract_text_layer
+from docintel.settings import get_settings
+from tasks.pages import probe_pdf
 from tasks.store import CHUNKS, CITATIONS, DOCUMENTS, FAILURES, PAGES, open_store
+
+
+def text_layer(path) -> list[str]:
+    return [page.text for page in probe_pdf(path, get_settings()).pages]
 
 
 def _store(settings):
@@ -55,7 +60,7 @@ def test_image_only_pdf_is_ocrd_close_to_the_filings_own_text(settings_env, tmp_
     original = CORPUS / "court" / "ca2_1-1.pdf"
     scan = tmp_path / "scan.pdf"
     make_scan(original, scan)
-    assert all(not text for text in extract_text_layer(scan)), "the scan must have no text layer"
+    assert all(not text for text in text_layer(scan)), "the scan must have no text layer"
 
     summary = ingest_documents([str(scan)])
 
@@ -63,7 +68,7 @@ def test_image_only_pdf_is_ocrd_close_to_the_filings_own_text(settings_env, tmp_
     store = _store(settings)
     pages = store.pages(store.documents()[0]["document_id"])
     assert [page["method"] for page in pages] == ["pdf2image+ocr", "pdf2image+ocr"]
-    cer = character_error_rate(" ".join(extract_text_layer(original)), " ".join(page["text"] for page in pages))
+    cer = character_error_rate(" ".join(text_layer(original)), " ".join(page["text"] for page in pages))
     assert cer <= 0.05, f"character error rate {cer:.3f}"
     # word boxes are kept, in PDF points inside a US Letter page
     import json
