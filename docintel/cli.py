@@ -127,15 +127,11 @@ def ask(
 @app.command()
 def show(document: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Per-page text of a document and the path each page took (text layer, pdf2image+OCR, ghostscript+OCR)."""
-    from tasks.chunking import PAGE_SEPARATOR
+    from docintel.records import PAGE_SEPARATOR
     from tasks.store import open_store
 
     store = open_store(get_settings().db_uri)
-    matches = store.find_documents(document)
-    if len(matches) != 1:
-        console.print(f"[red]{'No' if not matches else 'More than one'} document matches {document!r}[/]")
-        raise typer.Exit(1)
-    row = matches[0]
+    row = _document_or_exit(document)
     pages = store.pages(row["document_id"])
     if as_json:
         _print_json({
@@ -194,6 +190,85 @@ def failures(as_json: bool = typer.Option(False, "--json")) -> None:
     for row in rows:
         table.add_row(*(str(row[key]) for key in fields))
     out.print(table if rows else "No failures recorded.")
+
+
+def _document_or_exit(reference: str) -> dict:
+    from tasks.store import open_store
+
+    matches = open_store(get_settings().db_uri).find_documents(reference)
+    if len(matches) != 1:
+        console.print(f"[red]{'No' if not matches else 'More than one'} ingested document matches {reference!r}[/]")
+        raise typer.Exit(1)
+    return matches[0]
+
+
+@app.command("citations")
+def list_citations(
+    target: str = typer.Argument(..., help="An ingested document (id, path, file name) or a PDF/.txt file."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Every legal citation of a document: kind, Bluebook form, the authority it refers to, page and span."""
+    from pathlib import Path
+
+    from citations import find_document_citations
+    from tasks.citations import citations_from_rows, file_page_texts
+    from tasks.store import open_store
+
+    settings = get_settings()
+    store = open_store(settings.db_uri)
+    if store.find_documents(target) or not Path(target).is_file():
+        document = _document_or_exit(target)
+        found = citations_from_rows(store.citations(f"document_id = '{document['document_id']}'"))
+        source = document["source_path"]
+    else:
+        found = find_document_citations(file_page_texts(Path(target), settings))
+        source = target
+    if as_json:
+        from dataclasses import asdict
+
+        _print_json({"source": source, "citations": [asdict(citation) for citation in found]})
+        return
+    table = Table("page", "kind", "as written", "Bluebook form", "authority", title=source)
+    for citation in found:
+        table.add_row(str(citation.page_number), citation.kind, citation.matched_text, citation.normalized, citation.authority)
+    out.print(table)
+
+
+@app.command()
+def authorities(
+    document: str,
+    output_format: str = typer.Option("markdown", "--format", help="markdown or json"),
+    passim: int = typer.Option(5, help="List 'passim' for an authority cited on more pages than this."),
+) -> None:
+    """The Table of Authorities of an ingested document, as a brief prints it."""
+    from citations import render_table_of_authorities_markdown, table_of_authorities
+    from tasks.citations import citations_from_rows
+    from tasks.store import open_store
+
+    row = _document_or_exit(document)
+    found = citations_from_rows(open_store(get_settings().db_uri).citations(f"document_id = '{row['document_id']}'"))
+    toa = table_of_authorities(found, passim_threshold=passim)
+    if output_format == "json":
+        _print_json({"document": row["source_path"], "authorities": toa})
+    else:
+        sys.stdout.write(render_table_of_authorities_markdown(toa, row["file_name"]) + "\n")
+
+
+@app.command()
+def cites(citation: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every ingested document and page citing this authority in any form (full, short, Id., supra)."""
+    from tasks.citations import documents_citing
+    from tasks.store import open_store
+
+    key, pages = documents_citing(open_store(get_settings().db_uri), citation)
+    if as_json:
+        _print_json({"authority": key, "pages": pages})
+        return
+    if not pages:
+        out.print(f"No ingested document cites {key}.")
+    for entry in pages:
+        forms = ", ".join(sorted({form["kind"] for form in entry["forms"]}))
+        out.print(f"{entry['source']} [cyan]page {entry['page']}[/] ({forms})")
 
 
 def main() -> Optional[int]:

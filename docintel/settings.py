@@ -74,6 +74,16 @@ class Settings(BaseSettings):
         True, description="Named documents scope the search, citations filter it, quoted phrases must match."
     )
     answer_max_sentences: int = Field(4, ge=1)
+    answer_min_similarity: float = Field(
+        0.3, description="Below this best passage/question cosine similarity (and word overlap) nothing is relevant."
+    )
+    answer_min_overlap: float = Field(0.6, description="...unless one passage holds this share of the question's words.")
+    answer_support_overlap: float = Field(
+        0.5, description="An answer sentence is supported by a passage holding this share of its content words..."
+    )
+    answer_support_similarity: float = Field(
+        0.6, description="...or half that share and at least this embedding similarity to the sentence."
+    )
 
     # Model servers (production; see models/services.py)
     vllm_ocr_url: str = "http://127.0.0.1:8003/v1"

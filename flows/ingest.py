@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from citations import render_table_of_authorities_markdown, table_of_authorities
 from docintel import progress
 from docintel.records import Failure, PageMethod, PageText, SourceFile
 from docintel.settings import get_settings
@@ -135,6 +136,8 @@ def index_document(plan: DocumentPlan) -> dict:
         embed_batch(chunks[start : start + settings.embed_batch_size])
     rows = citation_rows(found, plan.source.document_id, plan.source.path)
     written = store_document(plan, pages, chunks, rows)
+    if found:
+        publish_table_of_authorities(plan.source, found)
     if chunks:
         open_store(settings.db_uri).record_embedding(model.model_name, model.dimension)
     return {
@@ -149,6 +152,13 @@ def index_document(plan: DocumentPlan) -> dict:
         "rows_written": written,
         "node": settings.node_name,
     }
+
+
+def publish_table_of_authorities(source: SourceFile, found: list) -> None:
+    markdown = render_table_of_authorities_markdown(table_of_authorities(found), Path(source.path).name)
+    create_markdown_artifact(
+        key=f"authorities-{source.document_id[:16]}", markdown=markdown, description=f"Table of Authorities: {source.path}"
+    )
 
 
 def failed_page(source: SourceFile, page_number: int, error: BaseException) -> tuple[PageText, Failure]:
