@@ -51,6 +51,10 @@ def ingest(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Try again documents and pages that failed before."),
 ) -> None:
     """Ingest documents (a Prefect flow run). Exit code 2 when some inputs failed."""
+    import os
+
+    # Task logs still reach the Prefect API (and UI); the terminal shows the progress bar and warnings.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from docintel import progress
     from flows.ingest import ingest_documents
 

@@ -7,7 +7,9 @@ as data to the failures table; it never stops the batch.
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,25 +119,40 @@ def store_document(plan: DocumentPlan, pages: list[PageText], chunks: list, cita
     return written
 
 
-def index_document(plan: DocumentPlan) -> dict:
+class StageClock:
+    """Wall seconds spent in each stage of the flow thread, for the run summary and the benchmark."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def index_document(plan: DocumentPlan, clock: StageClock) -> dict:
     """Chunk, cite, embed and store a document whose pages are all in; returns its summary row."""
     settings = get_settings()
     pages = [plan.pages[number] for number in sorted(plan.pages)]
-    chunks = chunk_pages(
-        pages,
-        plan.source.path,
-        settings.chunk_target_chars,
-        settings.chunk_overlap_chars,
-        page_offsets(pages),
-    )
-    found = document_citations(pages)
-    attach_citations(chunks, found)
+    with clock.stage("chunking"):
+        chunks = chunk_pages(
+            pages, plan.source.path, settings.chunk_target_chars, settings.chunk_overlap_chars, page_offsets(pages)
+        )
+    with clock.stage("citations"):
+        found = document_citations(pages)
+        attach_citations(chunks, found)
     model = embedder()
     open_store(settings.db_uri).check_embedding(model.model_name, model.dimension)
-    for start in range(0, len(chunks), settings.embed_batch_size):
-        embed_batch(chunks[start : start + settings.embed_batch_size])
+    with clock.stage("embeddings"):
+        for start in range(0, len(chunks), settings.embed_batch_size):
+            embed_batch(chunks[start : start + settings.embed_batch_size])
     rows = citation_rows(found, plan.source.document_id, plan.source.path)
-    written = store_document(plan, pages, chunks, rows)
+    with clock.stage("store"):
+        written = store_document(plan, pages, chunks, rows)
     if found:
         publish_table_of_authorities(plan.source, found)
     if chunks:
@@ -151,6 +168,7 @@ def index_document(plan: DocumentPlan) -> dict:
         "citations": len(rows),
         "rows_written": written,
         "node": settings.node_name,
+        "note": plan.note,
     }
 
 
@@ -159,6 +177,13 @@ def publish_table_of_authorities(source: SourceFile, found: list) -> None:
     create_markdown_artifact(
         key=f"authorities-{source.document_id[:16]}", markdown=markdown, description=f"Table of Authorities: {source.path}"
     )
+
+
+def _warm_up_embedder() -> None:
+    try:
+        embedder().embed_documents(["warm-up"])
+    except Exception:  # a model server that is down is reported by the real batches
+        pass
 
 
 def failed_page(source: SourceFile, page_number: int, error: BaseException) -> tuple[PageText, Failure]:
@@ -181,14 +206,18 @@ def ingest_documents(paths: list[str], retry_failed: bool = False) -> dict:
     files, failures = expand_inputs(paths)
     listener = progress.listener()
 
-    plans: list[DocumentPlan] = [future.result() for future in plan_document.map([str(f) for f in files], retry_failed)]
+    clock = StageClock()
+    # Loading the embedding model takes seconds: do it while the first pages are read and OCR'd.
+    threading.Thread(target=_warm_up_embedder, daemon=True).start()
+    with clock.stage("pages"):
+        plans = [future.result() for future in plan_document.map([str(f) for f in files], retry_failed)]
     new_plans = [plan for plan in plans if plan.status == "new"]
     listener.add_work(len(new_plans), sum(plan.page_count for plan in new_plans))
     documents: list[dict] = []
 
     def finish(plan: DocumentPlan) -> None:
         try:
-            summary = index_document(plan)
+            summary = index_document(plan, clock)
             store.clear_failures(document_id=plan.source.document_id)
         except Exception as error:  # one document's failure never sinks the batch
             reason = f"{type(error).__name__}: {error}"
@@ -230,8 +259,13 @@ def ingest_documents(paths: list[str], retry_failed: bool = False) -> dict:
             documents.append({"path": plan.source.path, "document_id": plan.source.document_id, "status": "unchanged"})
     store.record_failures([f for f in failures if f.stage != "recorded"], settings.node_name)
     if any(doc["status"] == "ingested" for doc in documents):
-        store.refresh_indexes()
+        with clock.stage("index"):
+            store.refresh_indexes()
     summary = summarize(documents, failures, time.perf_counter() - started)
+    summary["stage_seconds"] = {name: round(seconds, 3) for name, seconds in clock.seconds.items()}
+    summary["ocr_seconds_total"] = round(
+        sum(page.ocr_seconds for plan in new_plans for page in plan.pages.values()), 3
+    )
     publish_summary(summary)
     return summary
 
