@@ -1,0 +1,3 @@
+from docintel.cli import app
+
+app(prog_name="docintel")
