@@ -98,3 +98,28 @@ def test_two_ingests_of_overlapping_inputs_at_once_lose_nothing_and_duplicate_no
             duplicates = [key for key, count in Counter(ids).items() if count > 1]
             assert not duplicates, f"{table} has duplicate rows: {duplicates[:3]}"
     assert set(contents["status"]) == {STATUS_COMPLETE}
+
+
+def test_a_failed_page_is_recorded_and_only_retried_on_request(settings_env, tmp_path):
+    from data.make_scanned_sample import make_scan
+    from conftest import CORPUS
+
+    scan = tmp_path / "scan.pdf"
+    make_scan(CORPUS / "court" / "ca6_1-3.pdf", scan)
+    # A per-page OCR limit no page can meet: Tesseract is really started and really stopped by the timeout.
+    settings = settings_env(ocr_timeout_seconds=0.001)
+    first = ingest_documents([str(scan)])
+    assert first["documents_new"] == 1
+    assert {f["page"] for f in first["failures"]} == {1, 2, 3}
+    assert all("timeout" in f["reason"].lower() for f in first["failures"])
+    store = open_store(settings.db_uri)
+    assert all(row["retry_pending"] for row in store.failures())
+
+    settings_env(ocr_timeout_seconds=120)
+    again = ingest_documents([str(scan)])
+    assert again["documents_unchanged"] == 1 and again["ocr_pages"] == 0  # no retry unless asked
+
+    retried = ingest_documents([str(scan)], retry_failed=True)
+    assert retried["documents_new"] == 1 and retried["ocr_pages"] == 3 and not retried["failures"]
+    assert store.failures() == []
+    assert store.documents()[0]["failed_pages"] == 0
