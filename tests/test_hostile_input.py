@@ -113,3 +113,12 @@ def test_awkward_file_names_are_ingested_without_a_shell(settings_env, sample):
 
     assert summary["documents_new"] == 4 and not summary["failures"]
     assert {row["file_name"] for row in open_store(settings.db_uri).documents()} == set(names)
+
+
+def test_bounded_fuzz_of_the_pdf_opening_path_never_hangs_or_crashes():
+    from benchmarks.fuzz_pdfs import fuzz
+    from docintel.settings import Settings
+
+    result = fuzz(count=25, seed=7, settings=Settings(document_timeout_seconds=20, render_timeout_seconds=20))
+    assert result["hung"] == 0
+    assert result.get("ingested", 0) + result.get("failed with reason", 0) == 25
