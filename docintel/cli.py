@@ -196,6 +196,18 @@ def failures(as_json: bool = typer.Option(False, "--json")) -> None:
     out.print(table if rows else "No failures recorded.")
 
 
+@app.command()
+def reembed(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Re-embed every stored passage with the configured embedding model (after switching models)."""
+    from flows.reembed import reembed_documents
+
+    result = reembed_documents()
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(f"re-embedded {result['chunks']} passages with {result['model']} ({result['dimension']}-dim)")
+
+
 def _document_or_exit(reference: str) -> dict:
     from tasks.store import open_store
 

@@ -23,6 +23,7 @@ T = TypeVar("T")
 DOCUMENTS, PAGES, CHUNKS, CITATIONS, FAILURES, META = "documents", "pages", "chunks", "citations", "failures", "meta"
 
 STATUS_INGESTING, STATUS_COMPLETE = "ingesting", "complete"
+STAGING_CHUNKS = "chunks_reembed"
 
 
 class EmbeddingMismatchError(Exception):
@@ -71,16 +72,41 @@ def chunk_schema(dimension: int) -> pa.Schema:
     ])  # fmt: skip
 
 
-def with_commit_retries(write: Callable[[], T], attempts: int = 8) -> T:
-    """Writers on two nodes can race on one table version; Lance rejects the loser's commit. Retry it."""
+def with_commit_retries(write: Callable[[], T], attempts: int = 12) -> T:
+    """Writers on two nodes can race on one table version; Lance rejects the loser's commit. Retry it.
+
+    Lance already retries a conflicting ``merge_insert`` internally (for about 30 s), so what reaches this wrapper is
+    what Lance gave up on: "Retryable commit conflict ... Please retry" (a delete, ``optimize`` or index build
+    preempted by another node's write), "merge insert timed out" (its internal retries ran out under contention),
+    "Too many concurrent writers". Only those are retried, with exponential backoff and jitter so two nodes do not
+    collide again in lockstep (up to about a minute in all: an index build that keeps losing to other nodes' builds
+    needs several seconds per try); anything else (a schema error, a missing column) is raised at once.
+    """
+    import logging
+    import random
+
+    markers = (
+        "commit conflict",  # "Retryable commit conflict for version N: ... preempted by concurrent transaction"
+        "please retry",
+        "preempted by concurrent",
+        "too many concurrent writers",
+        "merge insert timed out",
+        "concurrent modification",
+    )
     for attempt in range(attempts):
         try:
             return write()
         except (OSError, RuntimeError, ValueError) as error:
             message = str(error).lower()
-            if attempt == attempts - 1 or not any(word in message for word in ("conflict", "retry", "concurrent", "version")):
+            if attempt == attempts - 1 or not any(marker in message for marker in markers):
                 raise
-            time.sleep(min(0.05 * 2**attempt, 2.0))
+            cap = min(0.2 * 2**attempt, 10.0)
+            delay = random.uniform(cap / 2, cap)
+            logging.getLogger(__name__).info(
+                "LanceDB commit conflict (attempt %d of %d), retrying in %.2f s: %s",
+                attempt + 1, attempts, delay, str(error).splitlines()[0][:200],
+            )
+            time.sleep(delay)
     raise AssertionError("unreachable")
 
 
@@ -232,6 +258,31 @@ class Store:
 
     def citations(self, where: str | None = None) -> list[dict]:
         return sorted(self.rows(CITATIONS, where), key=lambda row: (row["source_path"], row["page_number"], row["start"]))
+
+    # ---- switching embedding models ---------------------------------------------------------------------------
+    def replace_chunk_vectors(self, rows: list[dict], model: str, dimension: int) -> None:
+        """Swap in re-embedded chunks. They are written to a staging table first, so a crash before the swap loses
+        nothing and a crash during it is finished by `finish_interrupted_swap` on the next run."""
+        schema = chunk_schema(dimension)
+        if STAGING_CHUNKS in self.db.table_names(limit=1000):
+            self.db.drop_table(STAGING_CHUNKS)
+        staging = self.db.create_table(STAGING_CHUNKS, schema=schema)
+        for start in range(0, len(rows), 5000):
+            staging.add(pa.Table.from_pylist(rows[start : start + 5000], schema=schema))
+        self._upsert(META, META_SCHEMA, "key", [
+            {"key": "embedding_model", "value": model}, {"key": "embedding_dim", "value": str(dimension)},
+        ])  # fmt: skip
+        self.finish_interrupted_swap()
+
+    def finish_interrupted_swap(self) -> None:
+        if STAGING_CHUNKS not in self.db.table_names(limit=1000):
+            return
+        staged = self.db.open_table(STAGING_CHUNKS).to_arrow()
+        if CHUNKS in self.db.table_names(limit=1000):
+            self.db.drop_table(CHUNKS)
+        self.db.create_table(CHUNKS, data=staged)
+        self.db.drop_table(STAGING_CHUNKS)
+        self.refresh_indexes()
 
     # ---- indexes ------------------------------------------------------------------------------------------------
     def refresh_indexes(self) -> None:
