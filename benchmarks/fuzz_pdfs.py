@@ -70,7 +70,7 @@ def fuzz(count: int, seed: int, settings: Settings) -> dict:
                 outcomes["ingested"] += 1
             except (DocumentError, RenderError) as error:
                 outcomes["failed with reason"] += 1
-                reasons[str(error).split(":")[0][:60]] += 1
+                reasons[str(error)[:90]] += 1
             elapsed = time.perf_counter() - started
             slowest = max(slowest, elapsed)
             limit = settings.document_timeout_seconds + settings.render_timeout_seconds + settings.ghostscript_timeout_seconds

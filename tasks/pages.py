@@ -79,7 +79,7 @@ def _reason_from_parser(message: str, password: str | None) -> str:
         return "damaged PDF: the structure cannot be parsed (no readable cross-reference table or trailer)"
     if "security" in lowered or "handler" in lowered:
         return "encrypted with an unsupported security handler"
-    return f"cannot open PDF: {message}"
+    return f"damaged PDF: {message}"
 
 
 def damage_report(path: Path, timeout_seconds: float) -> str:
@@ -112,7 +112,8 @@ def probe_pdf(path: Path, settings: Settings, password: str | None = None) -> Pd
             "(limit DOCINTEL_DOCUMENT_TIMEOUT_SECONDS)"
         ) from None
     if completed.returncode != 0:
-        raise DocumentError(f"the PDF parser crashed on this file (exit status {completed.returncode})")
+        detail = completed.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {completed.returncode}"]
+        raise DocumentError(f"damaged PDF: the parser stopped on this file ({detail[0][:160]})")
     result = json.loads(completed.stdout)
     if "error" in result:
         raise DocumentError(_reason_from_parser(result["error"], password))

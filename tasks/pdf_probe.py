@@ -27,6 +27,8 @@ def probe(path: str, password: str | None, max_text_chars: int) -> dict:
             text_page.close()
             page.close()
             pages.append({"width": width, "height": height, "text": text[:max_text_chars], "chars": len(text)})
+    except pypdfium2.PdfiumError as error:
+        return {"error": f"page {len(pages) + 1}: {error}"}
     finally:
         document.close()
     return {"pages": pages}
