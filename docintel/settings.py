@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     vllm_embed_url: str = "http://127.0.0.1:8001/v1"
     vllm_llm_url: str = "http://127.0.0.1:8004/v1"
     vllm_ocr_model: str = "tencent/HunyuanOCR"
-    vllm_embed_model: str = "answerdotai/ModernBERT-base"
+    vllm_embed_model: str = "Alibaba-NLP/gte-modernbert-base"  # ModernBERT trained for embeddings; no prefixes
     vllm_llm_model: str = "openai/gpt-oss-20b"
     vllm_api_key: SecretStr | None = Field(None, description="Bearer key for the model servers; never logged.")
     vllm_timeout_seconds: float = 120.0
