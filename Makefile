@@ -13,7 +13,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 SYSTEM_PACKAGES := poppler-utils ghostscript tesseract-ocr tesseract-ocr-eng
 
-.PHONY: install system-deps run test bench clean vllm-install test-vllm models-up models-down
+.PHONY: install system-deps run test bench clean vllm-install test-vllm models-up models-down deploy test-deployments
 
 system-deps:
 	@if command -v pdftoppm >/dev/null && command -v gs >/dev/null && command -v tesseract >/dev/null \
@@ -53,6 +53,15 @@ models-down:
 
 bench: install
 	$(PYTHON) benchmarks/ingest.py
+
+# Deploy to the Prefect server in PREFECT_API_URL: work pools, concurrency limits, every deployment in prefect.yaml.
+# Settings: DOCINTEL_DB_URI, DOCINTEL_INBOX, DOCINTEL_INGEST_CRON, DOCINTEL_INGEST_TIMEZONE (see scripts/deploy.sh).
+deploy: install
+	bash scripts/deploy.sh
+
+# A real Prefect server and two workers on loopback.
+test-deployments: install
+	$(PYTHON) -m pytest -q tests/test_deployments.py
 
 clean:
 	rm -rf data/lancedb .pytest_cache

@@ -198,7 +198,12 @@ def failed_page(source: SourceFile, page_number: int, error: BaseException) -> t
     log_prints=True,
 )
 def ingest_documents(paths: list[str], retry_failed: bool = False) -> dict:
-    """Ingest PDF and .txt files, folders and globs into the LanceDB database named by settings."""
+    """Ingest PDF and .txt files, folders and globs into the LanceDB database named by settings.
+
+    Args:
+        paths: Files, folders or globs; every node must see them at the same path.
+        retry_failed: Retry files and pages whose earlier ingestion failed.
+    """
     started = time.perf_counter()
     settings = get_settings()
     logger = get_run_logger()

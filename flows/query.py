@@ -18,7 +18,14 @@ def _hits_markdown(query: str, hits: list) -> str:
 
 @flow(name="search-documents")
 def search_documents(query: str, k: int = 8, document: str = "", citation: str = "") -> list[dict]:
-    """Hybrid (vector + full-text) search over ingested passages; optional filters by document and cited authority."""
+    """Hybrid (vector + full-text) search over ingested passages; optional filters by document and cited authority.
+
+    Args:
+        query: What to look for, in words or as a citation (e.g. 410 U.S. 113).
+        k: How many passages to return.
+        document: Only this document: id, id prefix, path or file name (empty: all).
+        citation: Only passages citing this authority, e.g. 410 U.S. 113 (empty: any).
+    """
     hits = search(query, k, SearchFilters(document=document, citation=citation))
     create_markdown_artifact(key="search-results", markdown=_hits_markdown(query, hits))
     return [hit.to_json() for hit in hits]
@@ -26,7 +33,13 @@ def search_documents(query: str, k: int = 8, document: str = "", citation: str =
 
 @flow(name="answer-question")
 def answer_question(question: str, k: int = 8, document: str = "") -> dict:
-    """Answer from the ingested documents, citing page-level sources; reasoning is kept apart from the answer."""
+    """Answer from the ingested documents, citing page-level sources; reasoning is kept apart from the answer.
+
+    Args:
+        question: The question, in plain words.
+        k: How many passages the answer may draw on.
+        document: Only this document: id, id prefix, path or file name (empty: all).
+    """
     answer = compose_answer(question, k, SearchFilters(document=document))
     sources = "\n".join(f"- [{s.number}] {s.source}, page {s.page}" for s in answer.sources)
     reasoning = f"\n\n## Reasoning\n\n{answer.reasoning}" if answer.reasoning else ""

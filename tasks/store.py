@@ -23,6 +23,25 @@ T = TypeVar("T")
 DOCUMENTS, PAGES, CHUNKS, CITATIONS, FAILURES, META = "documents", "pages", "chunks", "citations", "failures", "meta"
 
 STATUS_INGESTING, STATUS_COMPLETE = "ingesting", "complete"
+
+# The id every upsert matches on. Declared to Lance as the table's (unenforced) primary key: only then does a
+# merge_insert detect that another node inserted the same new id concurrently (and retry) instead of committing a
+# duplicate row (lance-format/lance#4585: new rows touch no existing fragment, so nothing else sees the conflict).
+KEYS = {DOCUMENTS: "document_id", PAGES: "page_id", CHUNKS: "chunk_id", CITATIONS: "citation_id",
+        FAILURES: "failure_id", META: "key"}  # fmt: skip
+PRIMARY_KEY_MARK = "lance-schema:unenforced-primary-key"
+
+
+def with_primary_key(schema: pa.Schema, key: str) -> pa.Schema:
+    """The schema with ``key`` non-nullable and marked as the primary key (Lance requires a non-null key)."""
+    index = schema.get_field_index(key)
+    field = schema.field(index).with_nullable(False).with_metadata({PRIMARY_KEY_MARK: "true"})
+    return schema.set(index, field)
+
+
+def has_primary_key(schema: pa.Schema, key: str) -> bool:
+    metadata = schema.field(key).metadata or {}
+    return any(name.decode().startswith(PRIMARY_KEY_MARK) for name in metadata)
 STAGING_CHUNKS = "chunks_reembed"
 
 
@@ -85,6 +104,13 @@ def with_commit_retries(write: Callable[[], T], attempts: int = 12) -> T:
     import logging
     import random
 
+    def _cell_full(cell) -> bool:
+        try:
+            cell.cell_contents
+        except ValueError:
+            return False
+        return True
+
     markers = (
         "commit conflict",  # "Retryable commit conflict for version N: ... preempted by concurrent transaction"
         "please retry",
@@ -107,6 +133,17 @@ def with_commit_retries(write: Callable[[], T], attempts: int = 12) -> T:
                 attempt + 1, attempts, delay, str(error).splitlines()[0][:200],
             )
             time.sleep(delay)
+            # Retry against the newest version: a table object keeps the version it read, and an index build retried
+            # from there loses to the same concurrent build every time. The tables are the ones the write uses: the
+            # object of a bound method (``table.optimize``) or those a lambda closes over.
+            bound = getattr(write, "__self__", None)
+            cells = [cell.cell_contents for cell in (getattr(write, "__closure__", None) or ()) if _cell_full(cell)]
+            for table in [bound, *cells]:
+                if hasattr(table, "checkout_latest") and hasattr(table, "merge_insert"):
+                    try:
+                        table.checkout_latest()
+                    except Exception:  # noqa: BLE001 (a refresh that fails leaves the retry as it was)
+                        pass
     raise AssertionError("unreachable")
 
 
@@ -116,23 +153,36 @@ class Store:
     def __init__(self, uri: str):
         self.uri = uri
         self.db = lancedb.connect(uri)
+        self._keyed: set[str] = set()  # tables known to carry their primary key
 
     # ---- tables -------------------------------------------------------------------------------------------------
     def table(self, name: str, schema: pa.Schema | None = None):
         if name in self.db.table_names(limit=1000):
-            return self.db.open_table(name)
+            return self._keyed_table(self.db.open_table(name), name)
         if schema is None:
             return None
         try:
-            return self.db.create_table(name, schema=schema)
+            return self.db.create_table(name, schema=with_primary_key(schema, KEYS[name]))
         except (OSError, RuntimeError, ValueError):
-            return self.db.open_table(name)  # another writer created it first
+            return self._keyed_table(self.db.open_table(name), name)  # another writer created it first
+
+    def _keyed_table(self, table, name: str):
+        """Tables written before primary keys were declared get theirs now (once; idempotent on every node)."""
+        if name in self._keyed or name not in KEYS:
+            return table
+        key = KEYS[name]
+        if not has_primary_key(table.schema, key):
+            if table.schema.field(key).nullable:
+                with_commit_retries(lambda: table.alter_columns({"path": key, "nullable": False}))
+            with_commit_retries(lambda: table.set_unenforced_primary_key(key))
+        self._keyed.add(name)
+        return table
 
     def _upsert(self, name: str, schema: pa.Schema, key: str, rows: list[dict]) -> int:
         if not rows:
             return 0
         table = self.table(name, schema)
-        data = pa.Table.from_pylist(rows, schema=schema)
+        data = pa.Table.from_pylist(rows, schema=table.schema)  # the table's own schema: a non-nullable key
         with_commit_retries(
             lambda: table.merge_insert(key).when_matched_update_all().when_not_matched_insert_all().execute(data)
         )
@@ -281,6 +331,7 @@ class Store:
         if CHUNKS in self.db.table_names(limit=1000):
             self.db.drop_table(CHUNKS)
         self.db.create_table(CHUNKS, data=staged)
+        self._keyed.discard(CHUNKS)  # the new table gets its primary key when next opened
         self.db.drop_table(STAGING_CHUNKS)
         self.refresh_indexes()
 
