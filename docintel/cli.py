@@ -210,6 +210,39 @@ def reembed(as_json: bool = typer.Option(False, "--json")) -> None:
         out.print(f"re-embedded {result['chunks']} passages with {result['model']} ({result['dimension']}-dim)")
 
 
+demo_app = typer.Typer(help="Demonstrations over data/samples.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+DEMO_QUESTIONS = [
+    "What did Executive Order 14 prohibit, and when was it issued?",
+    "Why did the First Circuit dismiss the appeal in Calvary Chapel of Bangor v. Mills?",
+    "Within how many days must the Acknowledgment and Notice of Appearance Form be returned?",
+    "What did the parties stipulate about the non-expert discovery cut-off?",
+]
+
+
+@demo_app.command("ask")
+def demo_ask(
+    as_json: bool = typer.Option(False, "--json"),
+    show_reasoning: bool = typer.Option(True, "--show-reasoning/--hide-reasoning"),
+) -> None:
+    """Four legal questions over the sample documents (`make run` ingests them), on the configured backend."""
+    from tasks.answer import answer_question
+
+    answers = [answer_question(question) for question in DEMO_QUESTIONS]
+    if as_json:
+        _print_json([answer.to_json() for answer in answers])
+        return
+    for answer in answers:
+        out.rule(answer.question)
+        if show_reasoning and answer.reasoning:
+            out.print(f"[dim]{answer.reasoning}[/]\n")
+        out.print(answer.answer)
+        for source in answer.sources:
+            out.print(f"  [{source.number}] {source.source}, page {source.page}")
+        out.print(f"[dim]{answer.backend}, {answer.latency_ms:.0f} ms[/]")
+
+
 def _document_or_exit(reference: str) -> dict:
     from tasks.store import open_store
 
