@@ -18,9 +18,7 @@ import pytest  # noqa: E402
 import docintel  # noqa: E402,F401  (sets the offline environment)
 from docintel.settings import get_settings  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO / "data" / "samples"
-CORPUS = REPO.parent / "shared" / "corpus"
+from paths import SAMPLES  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)

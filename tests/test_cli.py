@@ -10,7 +10,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from conftest import REPO
+from paths import REPO
 from docintel.cli import app
 from flows.ingest import ingest_documents
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, REPO
+from paths import CORPUS, REPO
 from prefect_server import PrefectStack
 
 NODES = ("spark-1", "spark-2")

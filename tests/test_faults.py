@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from conftest import REPO, SAMPLES
+from paths import REPO, SAMPLES
 from flows.ingest import ingest_documents
 from tasks.search import search
 from tasks.store import CHUNKS, CITATIONS, DOCUMENTS, PAGES, STATUS_COMPLETE, open_store
@@ -102,7 +102,7 @@ def test_two_ingests_of_overlapping_inputs_at_once_lose_nothing_and_duplicate_no
 
 def test_a_failed_page_is_recorded_and_only_retried_on_request(settings_env, tmp_path):
     from data.make_scanned_sample import make_scan
-    from conftest import CORPUS
+    from paths import CORPUS
 
     scan = tmp_path / "scan.pdf"
     make_scan(CORPUS / "court" / "ca6_1-3.pdf", scan)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import CORPUS
+from paths import CORPUS
 from flows.ingest import ingest_documents
 from tasks.store import open_store
 

@@ -7,7 +7,7 @@ import shutil
 
 from rapidfuzz.distance import Levenshtein
 
-from conftest import CORPUS
+from paths import CORPUS
 from data.make_scanned_sample import make_scan
 from docintel.records import PAGE_SEPARATOR
 from flows.ingest import ingest_documents
