@@ -5,7 +5,9 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
+from docintel.settings import get_settings
 from tasks.answer import answer_question as compose_answer
+from tasks.limits import model_server_slot
 from tasks.search import SearchFilters, search
 
 
@@ -40,7 +42,8 @@ def answer_question(question: str, k: int = 8, document: str = "") -> dict:
         k: How many passages the answer may draw on.
         document: Only this document: id, id prefix, path or file name (empty: all).
     """
-    answer = compose_answer(question, k, SearchFilters(document=document))
+    with model_server_slot("llm", get_settings()):
+        answer = compose_answer(question, k, SearchFilters(document=document))
     sources = "\n".join(f"- [{s.number}] {s.source}, page {s.page}" for s in answer.sources)
     reasoning = f"\n\n## Reasoning\n\n{answer.reasoning}" if answer.reasoning else ""
     create_markdown_artifact(

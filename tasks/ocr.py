@@ -12,6 +12,7 @@ from prefect.context import TaskRunContext
 from docintel.records import PageText, SourceFile
 from docintel.settings import get_settings
 from models.backends import ocr_backend
+from tasks.limits import model_server_slot
 from tasks.pages import render_page
 from tasks.passwords import password_for
 
@@ -53,7 +54,8 @@ def ocr_page(source: SourceFile, page_number: int) -> PageText:
     password = password_for(source.path, source.document_id, settings)
     image, method = render_page(Path(source.path), page_number, settings, password)
     started = time.perf_counter()
-    result = ocr_backend(settings).recognize(image, settings.dpi)
+    with model_server_slot("ocr", settings):
+        result = ocr_backend(settings).recognize(image, settings.dpi)
     return PageText(
         document_id=source.document_id,
         page_number=page_number,
