@@ -210,6 +210,34 @@ def reembed(as_json: bool = typer.Option(False, "--json")) -> None:
         out.print(f"re-embedded {result['chunks']} passages with {result['model']} ({result['dimension']}-dim)")
 
 
+@app.command()
+def verify(
+    as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+    informational: list[str] = typer.Option(
+        [], "--informational", help="A check to report without failing on (repeatable), e.g. embedding-ranking."
+    ),
+) -> None:
+    """Check the live stack end to end (a Prefect flow run): OCR, embeddings, search, answers. Exit 1 on a failure."""
+    import os
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.verify import stack_ok, verify_stack
+
+    checks = verify_stack(informational=list(informational))
+    if as_json:
+        _print_json(checks)
+    else:
+        table = Table("check", "result", "seconds", "detail")
+        for check in checks:
+            if check["passed"]:
+                result = "[green]pass[/]"
+            else:
+                result = "[red]FAIL[/]" if check["required"] else "[yellow]fail (informational)[/]"
+            table.add_row(check["name"], result, f"{check['seconds']:.2f}", check["detail"])
+        out.print(table)
+    raise typer.Exit(0 if stack_ok(checks) else 1)
+
+
 demo_app = typer.Typer(help="Demonstrations over data/samples.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 

@@ -20,7 +20,7 @@ def ocr_backend(settings: Settings | None = None) -> OcrBackend:
 
 
 @lru_cache(maxsize=4)
-def _cached_embedder(backend: str, batch_threads: int, settings_key: str) -> Embedder:
+def _cached_embedder(backend: str, batch_threads: int, server: tuple[str, str, str]) -> Embedder:
     if backend == "vllm":
         from models.vllm_clients import VllmEmbedder
 
@@ -31,9 +31,11 @@ def _cached_embedder(backend: str, batch_threads: int, settings_key: str) -> Emb
 
 
 def embedder(settings: Settings | None = None) -> Embedder:
-    """Loading a model costs seconds: one instance per process and configuration."""
+    """Loading a model costs seconds: one instance per process and configuration (server URL, model and key)."""
     settings = settings or get_settings()
-    return _cached_embedder(settings.embed_backend, settings.embed_threads, settings.vllm_embed_url)
+    key = settings.vllm_api_key.get_secret_value() if settings.vllm_api_key else ""
+    server = (settings.vllm_embed_url, settings.vllm_embed_model, key)
+    return _cached_embedder(settings.embed_backend, settings.embed_threads, server)
 
 
 def reasoner(settings: Settings | None = None) -> Reasoner:

@@ -173,3 +173,20 @@ def embed_server(vllm_servers) -> Server:
 @pytest.fixture(scope="session")
 def chat_server(vllm_servers) -> Server:
     return vllm_servers["reasoning"]
+
+
+@pytest.fixture
+def own_embed_server(vllm_installed, tmp_path_factory, monkeypatch):
+    """A dedicated supervised embeddings server (no key) for a test that kills it: the session's servers keep
+    their restart counts. Costs one server start; stopped by PID at the end of the test."""
+    from models import launcher
+
+    state = tmp_path_factory.mktemp("vllm-own")
+    monkeypatch.setenv("DOCINTEL_VLLM_BIN", str(vllm_installed))
+    plain = Settings(vllm_api_key=None)
+    try:
+        (st,) = launcher.up("cpu-tiny", only=["embeddings"], ports={"embeddings": free_port()}, state=state,
+                            settings=plain, wait=True, timeout=SERVER_START_TIMEOUT)
+        yield Server("embeddings", st.url.removesuffix("/v1"), st.model, plain.vllm_embed_model, None, state)
+    finally:
+        launcher.down(state=state)
