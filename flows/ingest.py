@@ -31,7 +31,7 @@ from tasks.identify import expand_inputs, identify
 from tasks.ocr import ocr_page
 from tasks.pages import DocumentError, check_file, check_render_size, probe_pdf, text_layer_is_good
 from tasks.passwords import password_for
-from tasks.store import STATUS_COMPLETE, open_store
+from tasks.store import STATUS_COMPLETE, StorageError, open_store, storage_error_reason
 
 
 @dataclass
@@ -113,9 +113,12 @@ def store_document(plan: DocumentPlan, pages: list[PageText], chunks: list, cita
         "node": settings.node_name,
         "note": plan.note,
     }
-    written = store.write_document(document_row, pages, chunks, citations, embedder().model_name)
-    for old_id in store.superseded_documents(plan.source.path, plan.source.document_id):
-        store.delete_document(old_id)
+    try:
+        written = store.write_document(document_row, pages, chunks, citations, embedder().model_name)
+        for old_id in store.superseded_documents(plan.source.path, plan.source.document_id):
+            store.delete_document(old_id)
+    except Exception as error:
+        raise StorageError(storage_error_reason(error)) from error
     return written
 
 
@@ -225,7 +228,7 @@ def ingest_documents(paths: list[str], retry_failed: bool = False) -> dict:
             summary = index_document(plan, clock)
             store.clear_failures(document_id=plan.source.document_id)
         except Exception as error:  # one document's failure never sinks the batch
-            reason = f"{type(error).__name__}: {error}"
+            reason = str(error) if isinstance(error, StorageError) else f"{type(error).__name__}: {error}"
             logger.error("could not index %s: %s", plan.source.path, reason)
             failures.append(Failure(plan.source.path, reason, "index", plan.source.document_id, retry_pending=True))
             summary = {"path": plan.source.path, "document_id": plan.source.document_id, "status": "failed"}
@@ -262,11 +265,18 @@ def ingest_documents(paths: list[str], retry_failed: bool = False) -> dict:
             documents.append({"path": plan.source.path, "document_id": plan.source.document_id, "status": "failed"})
         elif plan.status == "unchanged":
             documents.append({"path": plan.source.path, "document_id": plan.source.document_id, "status": "unchanged"})
-    store.record_failures([f for f in failures if f.stage != "recorded"], settings.node_name)
-    if any(doc["status"] == "ingested" for doc in documents):
-        with clock.stage("index"):
-            store.refresh_indexes()
+    unrecorded = ""
+    try:
+        store.record_failures([f for f in failures if f.stage != "recorded"], settings.node_name)
+        if any(doc["status"] == "ingested" for doc in documents):
+            with clock.stage("index"):
+                store.refresh_indexes()
+    except Exception as error:  # the database itself is failing (disk full, storage gone): say so, keep the summary
+        unrecorded = f"{type(error).__name__}: {str(error)[:300]}"
+        logger.error("could not write to the database %s: %s", settings.db_uri, unrecorded)
     summary = summarize(documents, failures, time.perf_counter() - started)
+    if unrecorded:
+        summary["database_error"] = unrecorded
     summary["stage_seconds"] = {name: round(seconds, 3) for name, seconds in clock.seconds.items()}
     summary["ocr_seconds_total"] = round(
         sum(page.ocr_seconds for plan in new_plans for page in plan.pages.values()), 3

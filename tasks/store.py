@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
@@ -43,6 +44,10 @@ def has_primary_key(schema: pa.Schema, key: str) -> bool:
     metadata = schema.field(key).metadata or {}
     return any(name.decode().startswith(PRIMARY_KEY_MARK) for name in metadata)
 STAGING_CHUNKS = "chunks_reembed"
+
+
+class StorageError(Exception):
+    """The database could not take a write; the message says why in words."""
 
 
 class EmbeddingMismatchError(Exception):
@@ -158,7 +163,12 @@ class Store:
     # ---- tables -------------------------------------------------------------------------------------------------
     def table(self, name: str, schema: pa.Schema | None = None):
         if name in self.db.table_names(limit=1000):
-            return self._keyed_table(self.db.open_table(name), name)
+            try:
+                return self._keyed_table(self.db.open_table(name), name)
+            except ValueError:  # a folder without a committed version: its creation died (disk full, crash)
+                if schema is None:
+                    return None
+                self.db.drop_table(name)
         if schema is None:
             return None
         try:
@@ -346,6 +356,17 @@ class Store:
             with_commit_retries(lambda: table.create_index("text", config=FTS(with_position=True), replace=True))
         else:
             with_commit_retries(table.optimize)
+
+
+_RUST_SOURCE_LOCATION = re.compile(r",\s*/\S+\.rs:\d+:\d+")
+
+
+def storage_error_reason(error: BaseException) -> str:
+    """A database failure in words: the cause first, without the storage engine's source locations."""
+    message = _RUST_SOURCE_LOCATION.sub("", str(error))
+    if "No space left on device" in message:
+        return "database write failed: no space left on device"
+    return f"database write failed: {message[:300]}"
 
 
 def _quote(value: str) -> str:
