@@ -147,10 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.embed_url or not args.llm_url:
             from models import launcher
-            from tests.vllm.conftest import free_port
 
             state = SCRATCH / "run"
-            ports = {"embeddings": free_port(), "reasoning": free_port()}
+            ports = {"embeddings": launcher.free_port(), "reasoning": launcher.free_port()}
             print(f"starting cpu-tiny servers (state {state}) ...", file=sys.stderr)
             statuses = {st.name: st for st in launcher.up("cpu-tiny", ports=ports, state=state, timeout=900)}
             args.embed_url = args.embed_url or statuses["embeddings"].url

@@ -69,6 +69,15 @@ class ServiceStatus:
 
 # ------------------------------------------------------------------------------------------------ small helpers
 
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (for test and benchmark servers)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
 def state_dir(path: str | os.PathLike[str] | None = None) -> Path:
     d = Path(path or os.environ.get("DOCINTEL_STATE_DIR") or DEFAULT_STATE_DIR).expanduser()
     d.mkdir(parents=True, exist_ok=True)

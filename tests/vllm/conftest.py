@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -37,10 +36,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "vllm: needs a real vLLM server (CPU build; started once per session)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from models.launcher import free_port  # noqa: E402,F401  (tests import it from here)
 
 
 @pytest.fixture
