@@ -13,7 +13,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 SYSTEM_PACKAGES := poppler-utils ghostscript tesseract-ocr tesseract-ocr-eng
 
-.PHONY: install system-deps run test bench clean vllm-install test-vllm models-up models-down deploy test-deployments
+.PHONY: install system-deps run test bench clean vllm-install test-vllm models-up models-down deploy test-deployments bench-retrieval
 
 system-deps:
 	@if command -v pdftoppm >/dev/null && command -v gs >/dev/null && command -v tesseract >/dev/null \
@@ -53,6 +53,9 @@ models-down:
 
 bench: install
 	$(PYTHON) benchmarks/ingest.py
+
+bench-retrieval: install
+	$(PYTHON) benchmarks/retrieval.py --variants all
 
 # Deploy to the Prefect server in PREFECT_API_URL: work pools, concurrency limits, every deployment in prefect.yaml.
 # Settings: DOCINTEL_DB_URI, DOCINTEL_INBOX, DOCINTEL_INGEST_CRON, DOCINTEL_INGEST_TIMEZONE (see scripts/deploy.sh).

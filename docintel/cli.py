@@ -87,19 +87,33 @@ def search(
     k: int = typer.Option(None, "--k", "-k", help="Number of passages."),
     document: str = typer.Option("", help="Only this document (id, id prefix, path or file name)."),
     citation: str = typer.Option("", help="Only passages citing this authority, e.g. '410 U.S. 113'."),
+    cited_court: str = typer.Option("", help="Only passages citing a case of this court (eyecite id, e.g. 'scotus')."),
+    cited_party: str = typer.Option("", help="Only passages citing a case with this party name."),
+    cited_year_from: int = typer.Option(0, help="Only passages citing a case decided in or after this year."),
+    cited_year_to: int = typer.Option(0, help="Only passages citing a case decided in or before this year."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Hybrid search over ingested passages."""
-    from tasks.search import SearchFilters, timed_search
+    """Hybrid search over ingested passages. A document named in the query scopes it, a citation filters it,
+    a "quoted phrase" must match verbatim."""
+    from tasks.search import SearchFilters, search_with_details
 
-    hits, elapsed_ms = timed_search(query, k, SearchFilters(document=document, citation=citation))
+    filters = SearchFilters(document=document, citation=citation, cited_court=cited_court, cited_party=cited_party,
+                            cited_year_from=cited_year_from, cited_year_to=cited_year_to)  # fmt: skip
+    found = search_with_details(query, k, filters)
+    hits, elapsed_ms = found.hits, found.latency_ms
     if as_json:
-        _print_json({"query": query, "latency_ms": round(elapsed_ms, 1), "hits": [hit.to_json() for hit in hits]})
+        _print_json({"query": query, "latency_ms": elapsed_ms, "hits": [hit.to_json() for hit in hits],
+                     "documents": found.documents, "phrases": found.phrases, "citations": found.citations,
+                     "notes": found.notes})  # fmt: skip
         return
+    for note in found.notes:
+        console.print(f"[yellow]note:[/] {note}")
     if not hits:
         out.print("No results.")
     for rank, hit in enumerate(hits, 1):
         out.print(f"[bold]{rank}.[/] {hit.source} [cyan]page {hit.page}[/] (score {hit.score:.4f})")
+        if hit.heading:
+            out.print(f"   [dim]{hit.heading}[/]")
         out.print(f"   {hit.text[:400].replace(chr(10), ' ')}")
         if hit.citations:
             out.print(f"   [dim]cites: {'; '.join(hit.citations[:6])}[/]")
@@ -110,13 +124,15 @@ def search(
 def ask(
     question: str,
     k: int = typer.Option(None, "--k", "-k", help="Passages given to the answerer."),
+    document: str = typer.Option("", help="Only this document (id, id prefix, path or file name)."),
     as_json: bool = typer.Option(False, "--json"),
     show_reasoning: bool = typer.Option(False, "--show-reasoning", help="Print the model's reasoning too."),
 ) -> None:
-    """Answer a question from the ingested documents, with page-level sources."""
+    """Answer a question from the ingested documents, with page-level sources and a grounding check."""
     from tasks.answer import answer_question
+    from tasks.search import SearchFilters
 
-    answer = answer_question(question, k)
+    answer = answer_question(question, k, SearchFilters(document=document))
     if as_json:
         _print_json(answer.to_json())
         return
@@ -128,6 +144,14 @@ def ask(
         out.print("\n[bold]Sources[/]")
         for source in answer.sources:
             out.print(f"  [{source.number}] {source.source}, page {source.page} (chars {source.start}-{source.end})")
+    unsupported = [check for check in answer.grounding if not check.supported]
+    if unsupported:
+        out.print(f"\n[red bold]{len(unsupported)} sentence(s) not supported by the passages they cite:[/]")
+        for check in unsupported:
+            out.print(f"  [red]-[/] {check.sentence}")
+    for note in answer.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"[dim]{answer.backend} answer in {answer.latency_ms:.0f} ms[/]")
 
 
 @app.command()

@@ -19,7 +19,7 @@ import numpy as np
 
 from docintel.settings import Settings, get_settings
 from models.backends import embedder, reasoner
-from models.base import Passage
+from models.base import Passage, Reasoner
 from models.extractive import EXTRACTIVE_LABEL, content_words
 from tasks.search import Hit, SearchFilters, search_with_details
 
@@ -93,7 +93,8 @@ def relevance(question: str, hits: list[Hit]) -> tuple[float, float]:
 
 def is_relevant(question: str, hits: list[Hit], settings: Settings) -> bool:
     similarity, overlap = relevance(question, hits)
-    return similarity >= settings.answer_min_similarity or overlap >= settings.answer_min_overlap
+    enough_words = len(content_words(question)) >= 3  # one or two words overlap by chance
+    return similarity >= settings.answer_min_similarity or (enough_words and overlap >= settings.answer_min_overlap)
 
 
 def answer_sentences(answer: str) -> list[str]:
@@ -142,13 +143,18 @@ def check_grounding(answer: str, hits: list[Hit], settings: Settings) -> list[Se
 
 
 def answer_question(
-    question: str, k: int | None = None, filters: SearchFilters | None = None, settings: Settings | None = None
+    question: str,
+    k: int | None = None,
+    filters: SearchFilters | None = None,
+    settings: Settings | None = None,
+    backend: Reasoner | None = None,
 ) -> Answer:
+    """``backend``: a Reasoner to use instead of the configured one."""
     settings = settings or get_settings()
     started = time.perf_counter()
     found = search_with_details(question, k, filters, settings)
     hits = found.hits
-    backend = reasoner(settings)
+    backend = backend or reasoner(settings)
     extractive = backend.name == "extractive"
 
     def done(answer: Answer) -> Answer:
@@ -161,7 +167,8 @@ def answer_question(
     if not is_relevant(found.retrieval_text, hits, settings):
         closest = [_source(n, hit) for n, hit in enumerate(hits[:3], 1)]
         return done(Answer(question, NOTHING_RELEVANT, backend.name, closest, extractive=extractive, relevant=False))
-    result = backend.answer(question, passages_from_hits(hits))
+    # the extractive answerer matches words: give it the question without a clause that only names the document
+    result = backend.answer(found.retrieval_text if extractive else question, passages_from_hits(hits))
     text = result.answer.strip()
     if not text:
         return done(Answer(question, NOTHING_FOUND, backend.name, extractive=extractive, relevant=False,

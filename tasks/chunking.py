@@ -255,6 +255,12 @@ def heading_trail(blocks: Sequence[Block], position: int, stack: list[tuple[int,
     return [heading for _, heading in stack]
 
 
+def heading_for_span(blocks: Sequence[Block], stack: list[tuple[int, str]], start: int, end: int) -> str:
+    """Heading context of the passage [start, end): the headings in force at its end, so a passage that opens a
+    section (or holds a title, an article and a section heading at once) is named by them."""
+    return heading_context(heading_trail(blocks, max(start, end - 1), stack))
+
+
 def heading_context(headings: Sequence[str], max_chars: int = 200) -> str:
     """One line naming where a passage sits, e.g. "ARTICLE I Definitions > 1.1 Definitions"."""
     line = " > ".join(headings)
@@ -270,16 +276,13 @@ def chunk_headings(pages: Sequence[PageText], chunks: Sequence[Chunk]) -> dict[s
     stack: list[tuple[int, str]] = []
     for page in pages:
         blocks = [b for b in structure_blocks(page.text) if b.level and b.heading]
-        for chunk in sorted(by_page.get(page.page_number, []), key=lambda c: c.page_start):
-            # the headings opened before the passage, plus one opening in its first line (a section title)
-            first_line_end = page.text.find("\n", chunk.page_start)
-            reach = chunk.page_start if first_line_end == -1 else min(first_line_end, chunk.page_end)
-            out[chunk.chunk_id] = heading_context(heading_trail(blocks, reach, stack))
-        stack = _stack_after(blocks, stack)
+        for chunk in by_page.get(page.page_number, []):
+            out[chunk.chunk_id] = heading_for_span(blocks, stack, chunk.page_start, chunk.page_end)
+        stack = stack_after(blocks, stack)
     return out
 
 
-def _stack_after(blocks: Sequence[Block], stack: list[tuple[int, str]]) -> list[tuple[int, str]]:
+def stack_after(blocks: Sequence[Block], stack: list[tuple[int, str]]) -> list[tuple[int, str]]:
     stack = list(stack)
     for block in blocks:
         if block.heading.startswith("Footnote"):

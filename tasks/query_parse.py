@@ -22,6 +22,7 @@ _QUOTED = re.compile(r"[\"“”]([^\"“”]{1,200})[\"“”]")
 _WORD = re.compile(r"[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ'’&-]*[A-Za-zÀ-ÿ]|[A-Za-zÀ-ÿ]")
 _NAME_SPLIT = re.compile(r"[^A-Za-zÀ-ÿ0-9]+|(?<=[a-z])(?=[A-Z])")
 _CITATION_HINT = re.compile(r"\d+\s*(?:[A-Z][A-Za-z.\d]{0,12}\s?){1,4}\s*§*\s*\d+|§")
+_LEADING_CLAUSE = re.compile(r"((?:In|Under|For|Consider|Regarding|Per|From)\s[^,;?]{1,150}),\s+")
 _CLAUSE = re.compile(r"(?<=[;?])\s+|(?<=\.)\s+(?=[A-Z])")
 
 # Words that occur in many legal file names and titles and so name no particular document.
@@ -36,7 +37,7 @@ GENERIC_NAME_WORDS = frozenset(
     inc incorporated corp corporation co company companies llc llp lp ltd limited plc sa se ag gmbh nv bv holding
     holdings group global international management capital partners partnership trust fund bank financial
     technologies technology systems solutions enterprises industries led buyout new york city data use top party
-    parties parent target buyer seller acquirer txt pdf doc docx content""".split()
+    parties parent target buyer seller acquirer txt pdf doc docx content consider see regarding about""".split()
 )
 
 
@@ -72,6 +73,18 @@ def _authority_keys(text: str) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
+def _only_names(clause: str, name_hits: set[str]) -> bool:
+    if not {w.lower() for w in _WORD.findall(clause)} & name_hits:
+        return False
+    unquoted = _QUOTED.sub(" ", clause)
+    for word in _WORD.findall(unquoted):
+        lower = word.lower()
+        if lower in name_hits or lower in GENERIC_NAME_WORDS or lower in ("'s", "s") or word[0].isupper():
+            continue
+        return False
+    return True
+
+
 def parse_query(query: str, documents: list[dict]) -> ParsedQuery:
     """``documents``: rows with ``document_id`` and ``file_name`` (the documents table)."""
     parsed = ParsedQuery(text=query, retrieval_text=query)
@@ -95,19 +108,22 @@ def parse_query(query: str, documents: list[dict]) -> ParsedQuery:
         (strong if capitalised or len({w.lower() for w in matched}) >= 2 else weak).append(document_id)
     parsed.documents, parsed.boost_documents = strong, [d for d in weak if d not in strong]
 
-    # quoted phrases that are (part of) a document's name only name it; the rest must match exactly
+    # A clause that only names a document ("Consider the Acquisition Agreement between Parent "X" and Target "Y"")
+    # scopes the search and is left out of ranking: besides generic words it holds only name words, quoted names
+    # and capitalised words. Its quoted strings are names, not phrases to match.
+    lead = _LEADING_CLAUSE.match(query)
+    if lead and len(re.findall(r"[\"“”]", lead.group(1))) % 2:
+        lead = None  # the comma is inside a quoted name ("Ocala Bidco, Inc."), not the end of a clause
+    clauses = ([lead.group(1)] if lead else []) + [c for c in _CLAUSE.split(query[lead.end() if lead else 0 :]) if c.strip()]
+    naming = [c for c in clauses if (strong or parsed.boost_documents) and _only_names(c, name_hits)]
+    if naming and len(naming) < len(clauses):
+        parsed.retrieval_text = " ".join(c for c in clauses if c not in naming)
+        parsed.notes.append("the clause naming the document scoped the search and was left out of ranking")
+    naming_quotes = {m.group(1).strip() for c in naming for m in _QUOTED.finditer(c)}
     for phrase in quoted:
         phrase_words = {w.lower() for w in _WORD.findall(phrase)}
-        if phrase_words & name_hits:
+        if phrase in naming_quotes or not phrase_words or phrase_words <= name_hits | GENERIC_NAME_WORDS:
             continue
-        if phrase_words:
-            parsed.phrases.append(phrase)
-
-    if parsed.documents or parsed.boost_documents:
-        clauses = [c for c in _CLAUSE.split(query) if c.strip()]
-        keep = [c for c in clauses if not ({w.lower() for w in _WORD.findall(c)} & name_hits)]
-        if keep and len(keep) < len(clauses):
-            parsed.retrieval_text = " ".join(keep)
-            parsed.notes.append("a clause naming the document was used to scope the search, not to rank")
+        parsed.phrases.append(phrase)
     parsed.citations = _authority_keys(query)
     return parsed

@@ -36,8 +36,32 @@ def stem(word: str) -> str:
     return word[:6] if len(word) > 6 else word.rstrip("s") if len(word) > 3 else word
 
 
+_stems: dict[str, str] = {}
+_terms_cache: dict[str, list[str]] = {}
+
+
 def terms(text: str) -> list[str]:
-    return [stem(w) for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
+    out = []
+    for word in _TOKEN.findall(text.lower()):
+        if len(word) > 1 and word not in STOPWORDS:
+            stemmed = _stems.get(word)
+            if stemmed is None:
+                stemmed = _stems[word] = stem(word)
+            out.append(stemmed)
+    return out
+
+
+def _row_terms(row: dict) -> list[str]:
+    """Terms of a candidate passage, cached by chunk id (a chunk id names a fixed span of fixed bytes)."""
+    key = row.get("chunk_id")
+    if key is None:
+        return terms(row["text"])
+    cached = _terms_cache.get(key)
+    if cached is None:
+        if len(_terms_cache) > 50_000:
+            _terms_cache.clear()
+        cached = _terms_cache[key] = terms(row["text"])
+    return cached
 
 
 def defined_term(question: str) -> str:
@@ -49,7 +73,7 @@ def defined_term(question: str) -> str:
     return ""
 
 
-def _defines(text: str, term: str) -> bool:
+def defines(text: str, term: str) -> bool:
     pattern = r"[\"“]" + re.escape(term) + r"[\"”]\s*(?:\([^)]{0,80}\)\s*)?(?:or [^.;]{0,60}?)?\s*(?:means|shall mean|has the meaning|have the meaning|shall have the meaning|includes|refers to)"
     return re.search(pattern, text, re.IGNORECASE) is not None
 
@@ -62,7 +86,7 @@ def rerank(question: str, candidates: Sequence[tuple[float, dict]], headings: Se
     if not query_terms:
         return list(candidates)
     bigrams = set(zip(query_terms, query_terms[1:]))
-    docs = [terms(row["text"]) for _, row in candidates]
+    docs = [_row_terms(row) for _, row in candidates]
     sets = [set(d) for d in docs]
     n = len(docs)
     idf = {t: math.log(1 + n / (1 + sum(t in s for s in sets))) for t in query_terms}
@@ -78,7 +102,7 @@ def rerank(question: str, candidates: Sequence[tuple[float, dict]], headings: Se
         bigram = len(bigrams & pairs) / len(bigrams) if bigrams else 0.0
         heading_terms = set(terms(headings[index])) if headings and headings[index] else set()
         heading = sum(idf[t] for t in query_terms if t in heading_terms) / total
-        definition = 1.0 if term and _defines(row["text"], term) else 0.0
+        definition = 1.0 if term and defines(row["text"], term) else 0.0
         value = (score - bottom) / span + W_COVERAGE * coverage + W_BIGRAM * bigram + W_HEADING * heading
         rescored.append((value + W_DEFINITION * definition, row))
     return sorted(rescored, key=lambda item: -item[0])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 
 from docintel.settings import Settings, get_settings
@@ -124,7 +125,7 @@ _FTS_SAFE = re.compile(r"[^\w§]+")
 
 # Per-process caches. A document id is the SHA-256 of the file's bytes, so what is derived from one never goes stale.
 _documents_cache: dict[tuple[str, int], list[dict]] = {}
-_headings_cache: dict[str, list[tuple[int, list]]] = {}
+_headings_cache: dict[str, "_HeadingIndex"] = {}
 
 
 def _documents(store: Store) -> list[dict]:
@@ -204,35 +205,47 @@ def _phrase_clause(phrase: str) -> str:
     return f"regexp_like(text, '{_quote(pattern)}', 'i')"
 
 
-def _headings(store: Store, rows: list[dict]) -> list[str]:
-    """Heading context of each row: the stored column when the store has one, else derived from the page text."""
-    from tasks.chunking import heading_context, heading_trail, structure_blocks
+class _HeadingIndex:
+    """Heading context of any span of one document, from its page texts: the structural blocks of each page and the
+    heading stack after each block, looked up by bisection (the same result as tasks.chunking.chunk_headings)."""
 
+    def __init__(self, pages: list[dict]):
+        from tasks.chunking import heading_context, stack_after, structure_blocks
+
+        self._context = heading_context
+        self.pages: dict[int, tuple[list[int], list[list[tuple[int, str]]], list[tuple[int, str]]]] = {}
+        stack: list[tuple[int, str]] = []
+        for page in pages:
+            blocks = [b for b in structure_blocks(page["text"]) if b.level and b.heading]
+            starts, stacks, running = [], [], list(stack)
+            for block in blocks:
+                running = [item for item in running if item[0] < block.level] if running and running[-1][0] >= block.level else running
+                running = running + [(block.level, block.heading)]
+                starts.append(block.start)
+                stacks.append(running)
+            self.pages[page["page_number"]] = (starts, stacks, stack)
+            stack = stack_after(blocks, stack)
+
+    def at(self, page_number: int, start: int, end: int) -> str:
+        if page_number not in self.pages:
+            return ""
+        starts, stacks, initial = self.pages[page_number]
+        index = bisect_right(starts, max(start, end - 1)) - 1
+        return self._context([heading for _, heading in (stacks[index] if index >= 0 else initial)])
+
+
+def _headings(store: Store, rows: list[dict]) -> list[str]:
+    """Heading context of each row: the stored column when the store has one, else derived from the page text
+    (once per document and process; a document id names its bytes, so this never goes stale)."""
     out = []
     for row in rows:
         if row.get("heading") is not None:
             out.append(row["heading"])
             continue
-        document_id = row["document_id"]
-        if document_id not in _headings_cache:
-            pages = store.pages(document_id)
-            trails, stack = [], []
-            for page in pages:
-                blocks = [b for b in structure_blocks(page["text"]) if b.level and b.heading]
-                trails.append((page["page_number"], blocks, list(stack)))
-                for block in blocks:
-                    if block.heading.startswith("Footnote"):
-                        continue
-                    while stack and stack[-1][0] >= block.level:
-                        stack.pop()
-                    stack.append((block.level, block.heading))
-            _headings_cache[document_id] = trails
-        heading = ""
-        for page_number, blocks, stack in _headings_cache[document_id]:
-            if page_number == row["page_number"]:
-                heading = heading_context(heading_trail(blocks, row["page_start"], stack))
-                break
-        out.append(heading)
+        index = _headings_cache.get(row["document_id"])
+        if index is None:
+            index = _headings_cache[row["document_id"]] = _HeadingIndex(store.pages(row["document_id"]))
+        out.append(index.at(row["page_number"], row["page_start"], row["page_end"]))
     return out
 
 
@@ -268,16 +281,19 @@ def search_with_details(
         for key in parsed.citations:
             constraints.append(f"array_has(citations, '{_quote(key)}')")
             result.citations.append(key)
-        # drop, loudest last, any constraint that no passage meets (a misspelt phrase, an authority never cited)
-        if constraints:
-            joined = lambda parts: " AND ".join([c for c in [base_where, *parts] if c])  # noqa: E731
-            while constraints and table.count_rows(joined(constraints)) == 0:
-                dropped = constraints.pop()
-                result.notes.append(f"no passage matches {_describe(dropped)}; searched without it")
-                result.phrases = [p for p in result.phrases if _phrase_clause(p) != dropped]
-                result.citations = [c for c in result.citations if f"array_has(citations, '{_quote(c)}')" != dropped]
-                if dropped.startswith("document_id IN"):
-                    result.documents = []
+        # keep, in order (document, phrases, citations), each constraint that still leaves some passage; say which
+        # were dropped (a misspelt phrase, an authority never cited) rather than answer from nothing
+        kept: list[str] = []
+        for constraint in constraints:
+            if table.count_rows(" AND ".join(c for c in [base_where, *kept, constraint] if c)) > 0:
+                kept.append(constraint)
+                continue
+            result.notes.append(f"no passage matches {_describe(constraint)}; searched without it")
+            result.phrases = [p for p in result.phrases if _phrase_clause(p) != constraint]
+            result.citations = [c for c in result.citations if f"array_has(citations, '{_quote(c)}')" != constraint]
+            if constraint.startswith("document_id IN"):
+                result.documents = []
+        constraints = kept
     where = " AND ".join(c for c in [base_where, *constraints] if c)
     text = result.retrieval_text
     limit = max(settings.search_candidates, k)
@@ -295,12 +311,13 @@ def search_with_details(
         top = max((s for s, _ in fused), default=0.0)
         fused = sorted(((s + (0.25 * top if row["document_id"] in boost_documents else 0.0), row) for s, row in fused),
                        key=lambda item: -item[0])  # fmt: skip
-    headings = _headings(store, [row for _, row in fused]) if settings.search_rerank != "none" or "heading" in columns else [""] * len(fused)
-    heading_of = {row["chunk_id"]: h for (_, row), h in zip(fused, headings)}
+    # headings: of every candidate for the reranker, else of the hits returned
+    ranked_rows = [row for _, row in (fused if settings.search_rerank != "none" else fused[:k])]
+    heading_of = {row["chunk_id"]: h for row, h in zip(ranked_rows, _headings(store, ranked_rows))}
     if settings.search_rerank == "lexical":
         from tasks.rerank import rerank
 
-        fused = rerank(text, fused, headings)
+        fused = rerank(text, fused, [heading_of[row["chunk_id"]] for _, row in fused])
     similarity = {row["chunk_id"]: 1.0 - row["_distance"] for row in vector_rows}
     result.hits = [
         Hit(
