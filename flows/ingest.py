@@ -28,6 +28,7 @@ from tasks.chunking import chunk_pages, page_offsets
 from tasks.citations import attach_citations, citation_rows, document_citations
 from tasks.embed import embed_batch
 from tasks.identify import expand_inputs, identify
+from tasks.limits import model_server_slot
 from tasks.ocr import ocr_page
 from tasks.pages import DocumentError, check_file, check_render_size, probe_pdf, text_layer_is_good
 from tasks.passwords import password_for
@@ -150,7 +151,9 @@ def index_document(plan: DocumentPlan, clock: StageClock) -> dict:
         attach_citations(chunks, found)
     model = embedder()
     open_store(settings.db_uri).check_embedding(model.model_name, model.dimension)
-    with clock.stage("embeddings"):
+    # One slot of the node's embeddings-server limit for the document, not per batch: taking a slot costs a
+    # round trip to the Prefect API (0.25-2 s measured), more than a batch on a GPU server.
+    with clock.stage("embeddings"), model_server_slot("embed", settings):
         for start in range(0, len(chunks), settings.embed_batch_size):
             embed_batch(chunks[start : start + settings.embed_batch_size])
     rows = citation_rows(found, plan.source.document_id, plan.source.path)
