@@ -1,5 +1,7 @@
 """Stage 3: OCR one rendered page. Results are cached by content (document hash, page, DPI, backend), so a re-run
-after a crash never OCRs a finished page again."""
+after a crash never OCRs a finished page again. No task-level retries: rendering and Tesseract failures are
+deterministic, and the vLLM client already retries transient server faults with backoff; what still fails is
+recorded per page and retried with `docintel ingest --retry-failed`."""
 
 from __future__ import annotations
 
@@ -17,10 +19,6 @@ from tasks.pages import render_page
 from tasks.passwords import password_for
 
 
-class TransientOcrError(Exception):
-    """A failure worth retrying: a model server that timed out or answered 429/5xx."""
-
-
 def ocr_cache_key(context: TaskRunContext, parameters: dict) -> str:
     settings = get_settings()
     source: SourceFile = parameters["source"]
@@ -28,24 +26,10 @@ def ocr_cache_key(context: TaskRunContext, parameters: dict) -> str:
     return f"ocr-{settings.ocr_backend}-{source.document_id}-p{parameters['page_number']}-{settings.dpi}dpi-{renderer}"
 
 
-def _retry_only_transient(task, task_run, state) -> bool:
-    try:
-        state.result()
-    except TransientOcrError:
-        return True
-    except Exception:
-        return False
-    return False
-
-
 @task(
     name="ocr-page",
     cache_key_fn=ocr_cache_key,
     persist_result=True,
-    retries=3,
-    retry_delay_seconds=[2, 8, 30],
-    retry_jitter_factor=0.5,
-    retry_condition_fn=_retry_only_transient,
     log_prints=False,
 )
 def ocr_page(source: SourceFile, page_number: int) -> PageText:
