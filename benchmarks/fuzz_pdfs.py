@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 from docintel.settings import Settings  # noqa: E402
 from tasks.pages import DocumentError, RenderError, probe_pdf, render_page, text_layer_is_good  # noqa: E402
 
-SEEDS = sorted((REPO / "data" / "samples").glob("*.pdf")) + sorted((REPO.parent / "shared" / "corpus" / "broken").glob("qpdf-*.pdf"))
+SEEDS = sorted((REPO / "data" / "samples").glob("*.pdf")) + sorted((REPO / "tests" / "data" / "corpus" / "broken").glob("qpdf-*.pdf"))
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus"
+CORPUS = REPO / "tests" / "data" / "corpus"  # court filings copied from the shared corpus (SOURCES.md there)
 SCRATCH = Path(tempfile.mkdtemp(prefix="docintel-bench-"))
 os.environ["PREFECT_HOME"] = str(SCRATCH / "prefect")  # no OCR cache from earlier runs
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
@@ -74,7 +74,7 @@ def run_ingest(paths: list[Path]) -> dict:
 
 def synthetic_store(rows: int, dimension: int) -> Store:
     """100k passages of real legal sentences with random unit vectors (flat-search cost does not depend on them)."""
-    sentences = (CORPUS / "text" / "scotus-slip-opinion.txt").read_text().split(". ")
+    sentences = (REPO / "tests" / "citations" / "data" / "scotus-slip-opinion.txt").read_text().split(". ")
     rng = random.Random(1)
     store = Store(str(SCRATCH / "synthetic"))
     table = store.table(CHUNKS, chunk_schema(dimension))

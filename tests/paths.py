@@ -5,4 +5,5 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"
-CORPUS = REPO.parent / "shared" / "corpus"
+# Real court filings and damaged PDFs, copied from the workplace's shared corpus with its SOURCES.md (attribution).
+CORPUS = REPO / "tests" / "data" / "corpus"

@@ -76,7 +76,7 @@ def test_kill_9_mid_ingest_then_rerun_equals_an_uninterrupted_run(settings_env, 
 
 def test_two_ingests_of_overlapping_inputs_at_once_lose_nothing_and_duplicate_nothing(tmp_path):
     inbox = _inbox(tmp_path)
-    names = sorted(path.name for path in inbox.iterdir())
+    names = sorted(path.name for path in inbox.glob("*.pdf"))
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
     second.mkdir()

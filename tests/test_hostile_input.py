@@ -1,4 +1,4 @@
-"""Damaged, encrypted and non-PDF input, on the real files of shared/corpus/broken: every file ends as an ingested
+"""Damaged, encrypted and non-PDF input, on the real files of the damaged-PDF corpus (tests/data/corpus/broken): every file ends as an ingested
 document or a recorded failure with a reason a person understands, and the batch goes on."""
 
 from __future__ import annotations
