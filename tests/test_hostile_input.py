@@ -122,3 +122,20 @@ def test_bounded_fuzz_of_the_pdf_opening_path_never_hangs_or_crashes():
     result = fuzz(count=25, seed=7, settings=Settings(document_timeout_seconds=20, render_timeout_seconds=20))
     assert result["hung"] == 0
     assert result.get("ingested", 0) + result.get("failed with reason", 0) == 25
+
+
+def test_encrypted_pdf_password_from_a_prefect_secret_block(settings_env, tmp_path):
+    from prefect.blocks.system import Secret
+
+    from tasks.passwords import _passwords_from_secret_block
+
+    Secret(value=json.dumps({"exhibit-7.pdf": "view"})).save("docintel-test-pdf-passwords", overwrite=True)
+    _passwords_from_secret_block.cache_clear()
+    target = tmp_path / "exhibit-7.pdf"
+    shutil.copyfile(BROKEN / "qpdf-enc-R2-user-view.pdf", target)
+    settings_env(pdf_passwords_secret_block="docintel-test-pdf-passwords")
+
+    summary = ingest_documents([str(target)])
+
+    assert summary["documents_new"] == 1 and not summary["failures"]
+    assert "view" not in json.dumps(summary["documents"])
