@@ -344,8 +344,3 @@ def _describe(clause: str) -> str:
 def search(query: str, k: int | None = None, filters: SearchFilters | None = None, settings: Settings | None = None) -> list[Hit]:
     return search_with_details(query, k, filters, settings).hits
 
-
-def timed_search(query: str, k: int | None = None, filters: SearchFilters | None = None) -> tuple[list[Hit], float]:
-    started = time.perf_counter()
-    hits = search(query, k, filters)
-    return hits, (time.perf_counter() - started) * 1000
