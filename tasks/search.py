@@ -343,4 +343,3 @@ def _describe(clause: str) -> str:
 
 def search(query: str, k: int | None = None, filters: SearchFilters | None = None, settings: Settings | None = None) -> list[Hit]:
     return search_with_details(query, k, filters, settings).hits
-
