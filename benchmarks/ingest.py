@@ -12,7 +12,6 @@ import os
 import platform
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -119,8 +118,8 @@ def main() -> None:
         f"| scanned (OCR) | {ocr_run['documents_new']} | {ocr_run['pages']} | {ocr_run['ocr_pages']} | "
         f"{ocr_run['seconds']:.1f} | {ocr_run['ocr_pages'] / ocr_run['seconds']:.2f} |",
         "",
-        f"Stage seconds (flow thread), text-layer run: {text_run['stage_seconds']}",
-        f"Stage seconds (flow thread), OCR run: {ocr_run['stage_seconds']}",
+        "Stage seconds (embeddings: time with a batch in flight on its own runner; the rest: the flow thread):",
+        f"text-layer run {text_run['stage_seconds']}; OCR run {ocr_run['stage_seconds']}",
         f"Summed tesseract time {ocr_run['ocr_seconds_total']:.1f} s over {ocr_run['ocr_pages']} pages "
         f"({ocr_run['ocr_seconds_total'] / ocr_run['ocr_pages']:.2f} s/page); OCR alone on {settings.ocr_workers} "
         f"workers {ocr_alone:.1f} s; whole ingest {ocr_run['seconds']:.1f} s; "

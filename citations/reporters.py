@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from reporters_db import EDITIONS, JOURNALS, REPORTERS, VARIATIONS_ONLY
+from reporters_db import EDITIONS, JOURNALS, VARIATIONS_ONLY
 
 _SQUASH = re.compile(r"[\s.,'’]+")
 

@@ -66,6 +66,7 @@ class Chunk:
     text: str
     citations: list[str] = field(default_factory=list)
     vector: list[float] | None = None
+    heading: str = ""  # the headings the passage sits under ("ARTICLE I Definitions > 1.1 ..."); never in `text`
 
 
 @dataclass
@@ -79,3 +80,12 @@ class Failure:
 
 
 PAGE_SEPARATOR = "\n\n"
+
+
+def error_reason(error: BaseException) -> str:
+    """What a user reads about a failure: the message after the error's type, unless the message names the type
+    already or the error exists to carry words meant for users (``plain_reason = True``)."""
+    message = str(error)
+    if getattr(error, "plain_reason", False) or message.startswith(type(error).__name__):
+        return message
+    return f"{type(error).__name__}: {message}"

@@ -1,12 +1,14 @@
 """The ingest pipeline: identify -> pages -> OCR -> chunking -> citations -> embeddings -> store.
 
-OCR pages run in the task runner's worker threads (one tesseract process each, up to the core count) while the flow
-thread chunks, cites, embeds and stores every document whose pages are all in. A failed page or document is carried
-as data to the failures table; it never stops the batch.
+OCR pages run in the flow's task-runner threads (one tesseract process each, up to the core count); the flow thread
+chunks and cites every document whose pages are all in and hands its passages to the embedding stage, which batches
+them across documents on a task runner of its own (tasks/embed.py); embedded documents are stored by the flow thread.
+A failed page or document is carried as data to the failures table; it never stops the batch.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from contextlib import contextmanager
@@ -16,19 +18,18 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from citations import render_table_of_authorities_markdown, table_of_authorities
 from docintel import progress
-from docintel.records import Failure, PageMethod, PageText, SourceFile
+from docintel.records import Failure, PageMethod, PageText, SourceFile, error_reason
 from docintel.settings import get_settings
 from models.backends import embedder
 from tasks.chunking import chunk_pages, page_offsets
 from tasks.citations import attach_citations, citation_rows, document_citations
-from tasks.embed import embed_batch
+from tasks.embed import EmbeddingOutcome, EmbeddingStage
 from tasks.identify import expand_inputs, identify
-from tasks.limits import model_server_slot
 from tasks.ocr import ocr_page
 from tasks.pages import DocumentError, check_file, check_render_size, probe_pdf, text_layer_is_good
 from tasks.passwords import password_for
@@ -138,8 +139,18 @@ class StageClock:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
-def index_document(plan: DocumentPlan, clock: StageClock) -> dict:
-    """Chunk, cite, embed and store a document whose pages are all in; returns its summary row."""
+@dataclass
+class PreparedDocument:
+    """A document whose pages are all in, chunked and cited, waiting for its vectors."""
+
+    plan: DocumentPlan
+    pages: list[PageText]
+    chunks: list
+    found: list
+
+
+def prepare_document(plan: DocumentPlan, clock: StageClock) -> PreparedDocument:
+    """Chunk and cite a document whose pages are all in."""
     settings = get_settings()
     pages = [plan.pages[number] for number in sorted(plan.pages)]
     with clock.stage("chunking"):
@@ -149,19 +160,24 @@ def index_document(plan: DocumentPlan, clock: StageClock) -> dict:
     with clock.stage("citations"):
         found = document_citations(pages)
         attach_citations(chunks, found)
-    model = embedder()
-    open_store(settings.db_uri).check_embedding(model.model_name, model.dimension)
-    # One slot of the node's embeddings-server limit for the document, not per batch: taking a slot costs a
-    # round trip to the Prefect API (0.25-2 s measured), more than a batch on a GPU server.
-    with clock.stage("embeddings"), model_server_slot("embed", settings):
-        for start in range(0, len(chunks), settings.embed_batch_size):
-            embed_batch(chunks[start : start + settings.embed_batch_size])
-    rows = citation_rows(found, plan.source.document_id, plan.source.path)
-    with clock.stage("store"):
-        written = store_document(plan, pages, chunks, rows)
-    if found:
-        publish_table_of_authorities(plan.source, found)
     if chunks:
+        model = embedder()
+        open_store(settings.db_uri).check_embedding(model.model_name, model.dimension)
+    return PreparedDocument(plan, pages, chunks, found)
+
+
+def save_document(prepared: PreparedDocument, clock: StageClock) -> dict:
+    """Store an embedded document (it turns searchable) and publish its table of authorities; its summary row."""
+    settings = get_settings()
+    plan, pages, chunks = prepared.plan, prepared.pages, prepared.chunks
+    rows = citation_rows(prepared.found, plan.source.document_id, plan.source.path)
+    with clock.stage("store"):
+        # quote(): Prefect would otherwise walk every page, word box and vector looking for futures (~0.7 s a document)
+        written = store_document(quote(plan), quote(pages), quote(chunks), quote(rows))
+    if prepared.found:
+        publish_table_of_authorities(plan.source, prepared.found)
+    if chunks:
+        model = embedder()
         open_store(settings.db_uri).record_embedding(model.model_name, model.dimension)
     return {
         "path": plan.source.path,
@@ -192,10 +208,97 @@ def _warm_up_embedder() -> None:
         pass
 
 
-def failed_page(source: SourceFile, page_number: int, error: BaseException) -> tuple[PageText, Failure]:
-    reason = f"{type(error).__name__}: {error}" if not str(error).startswith(type(error).__name__) else str(error)
-    page = PageText(source.document_id, page_number, "", PageMethod.FAILED, error=reason)
-    return page, Failure(source.path, reason, "ocr", source.document_id, page_number, retry_pending=True)
+def failed_page(source: SourceFile, page_number: int, error: BaseException) -> PageText:
+    return PageText(source.document_id, page_number, "", PageMethod.FAILED, error=error_reason(error))
+
+
+class DocumentPipeline:
+    """OCR pages (the flow's task runner) -> chunk + cite (flow thread) -> embedding batches across documents (a task
+    runner of their own) -> store (flow thread). Finished OCR pages and embedding batches come back as events on one
+    queue, so the flow thread never waits on one stage while another has work for it."""
+
+    def __init__(self, settings, clock: StageClock, listener, failures: list[Failure]):
+        self.settings = settings
+        self.clock = clock
+        self.listener = listener
+        self.failures = failures  # shared with the flow: the run's failures, recorded at its end
+        self.logger = get_run_logger()
+        self.store = open_store(settings.db_uri)
+        self.events: queue.Queue = queue.Queue()
+        self.documents: list[dict] = []
+        self.prepared: dict[str, PreparedDocument] = {}  # waiting for vectors, by document id
+        self.embedding: EmbeddingStage | None = None
+
+    def run(self, plans: list[DocumentPlan]) -> list[dict]:
+        """Index every new document; returns their summary rows (ingested or failed)."""
+        backend_in_flight = self.settings.embed_in_flight if self.settings.embed_backend == "vllm" else 1
+        with ThreadPoolTaskRunner(max_workers=backend_in_flight) as embed_runner:
+            self.embedding = EmbeddingStage(embed_runner, self.events, self.settings.embed_batch_size, backend_in_flight)
+            pages_to_come = {id(plan): len(plan.ocr_pages) for plan in plans}
+            for plan in plans:
+                for number in plan.ocr_pages:
+                    future = ocr_page.submit(plan.source, number)
+                    future.add_done_callback(lambda done, p=plan, n=number: self.events.put(("page", p, n, done)))
+                for number in plan.pages:
+                    self.listener.page_done(plan.source.path, number)
+            for plan in plans:
+                if not plan.ocr_pages:
+                    self.pages_in(plan)
+            while len(self.documents) < len(plans):
+                event = self.events.get()
+                if event[0] == "page":
+                    _, plan, number, future = event
+                    try:
+                        plan.pages[number] = future.result()
+                    except Exception as error:
+                        plan.pages[number] = failed_page(plan.source, number, error)
+                    self.listener.page_done(plan.source.path, number)
+                    pages_to_come[id(plan)] -= 1
+                    if pages_to_come[id(plan)] == 0:
+                        self.pages_in(plan)
+                else:
+                    self.embedded(event[1])
+        self.clock.seconds["embeddings"] = self.embedding.busy_seconds
+        return self.documents
+
+    def pages_in(self, plan: DocumentPlan) -> None:
+        """Every page of the document is in: chunk and cite it, then queue its passages for embedding."""
+        try:
+            prepared = prepare_document(plan, self.clock)
+        except Exception as error:
+            self.failed(plan, error_reason(error))
+            return
+        if not prepared.chunks:
+            self.save(prepared)
+            return
+        self.prepared[plan.source.document_id] = prepared
+        self.embedding.add(plan.source.document_id, prepared.chunks)
+
+    def embedded(self, outcome: EmbeddingOutcome) -> None:
+        for document_id, reason in outcome.failed.items():
+            self.failed(self.prepared.pop(document_id).plan, reason)
+        for document_id in outcome.embedded:
+            self.save(self.prepared.pop(document_id))
+
+    def save(self, prepared: PreparedDocument) -> None:
+        try:
+            summary = save_document(prepared, self.clock)
+            self.store.clear_failures(document_id=prepared.plan.source.document_id)
+        except Exception as error:  # one document's failure never sinks the batch
+            self.failed(prepared.plan, error_reason(error))
+            return
+        self.finished(prepared.plan, summary)
+
+    def failed(self, plan: DocumentPlan, reason: str) -> None:
+        self.logger.error("could not index %s: %s", plan.source.path, reason)
+        self.failures.append(Failure(plan.source.path, reason, "index", plan.source.document_id, retry_pending=True))
+        self.finished(plan, {"path": plan.source.path, "document_id": plan.source.document_id, "status": "failed"})
+
+    def finished(self, plan: DocumentPlan, summary: dict) -> None:
+        self.failures.extend(Failure(plan.source.path, p.error or "", "ocr", p.document_id, p.page_number, True)
+                             for p in plan.pages.values() if p.failed)  # fmt: skip
+        self.documents.append(summary)
+        self.listener.document_done(plan.source.path, summary["status"])
 
 
 @flow(
@@ -224,43 +327,8 @@ def ingest_documents(paths: list[str], retry_failed: bool = False) -> dict:
         plans = [future.result() for future in plan_document.map([str(f) for f in files], retry_failed)]
     new_plans = [plan for plan in plans if plan.status == "new"]
     listener.add_work(len(new_plans), sum(plan.page_count for plan in new_plans))
-    documents: list[dict] = []
-
-    def finish(plan: DocumentPlan) -> None:
-        try:
-            summary = index_document(plan, clock)
-            store.clear_failures(document_id=plan.source.document_id)
-        except Exception as error:  # one document's failure never sinks the batch
-            reason = str(error) if isinstance(error, StorageError) else f"{type(error).__name__}: {error}"
-            logger.error("could not index %s: %s", plan.source.path, reason)
-            failures.append(Failure(plan.source.path, reason, "index", plan.source.document_id, retry_pending=True))
-            summary = {"path": plan.source.path, "document_id": plan.source.document_id, "status": "failed"}
-        page_failures = [Failure(plan.source.path, p.error or "", "ocr", p.document_id, p.page_number, True)
-                         for p in plan.pages.values() if p.failed]  # fmt: skip
-        failures.extend(page_failures)
-        documents.append(summary)
-        listener.document_done(plan.source.path, summary["status"])
-
-    ocr_futures = {}
-    for plan in new_plans:
-        for number in plan.ocr_pages:
-            ocr_futures[ocr_page.submit(plan.source, number)] = (plan, number)
-        for number in plan.pages:
-            listener.page_done(plan.source.path, number)
-    for plan in new_plans:
-        if not plan.ocr_pages:
-            finish(plan)
-    waiting = {id(plan): len(plan.ocr_pages) for plan in new_plans}
-    for future in as_completed(list(ocr_futures)):
-        plan, number = ocr_futures[future]
-        try:
-            plan.pages[number] = future.result()
-        except Exception as error:
-            plan.pages[number], _ = failed_page(plan.source, number, error)
-        listener.page_done(plan.source.path, number)
-        waiting[id(plan)] -= 1
-        if waiting[id(plan)] == 0:
-            finish(plan)
+    pipeline = DocumentPipeline(settings, clock, listener, failures)
+    documents = pipeline.run(new_plans)
 
     for plan in plans:
         if plan.status == "failed" and plan.failure:

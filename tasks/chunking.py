@@ -332,7 +332,7 @@ def chunk_pages(
             )
     headings = chunk_headings(pages, chunks)
     for chunk in chunks:
-        chunk.heading = headings.get(chunk.chunk_id, "")  # type: ignore[attr-defined]
+        chunk.heading = headings.get(chunk.chunk_id, "")
     return chunks
 
 

@@ -3,7 +3,8 @@
 1. The query is parsed (tasks/query_parse.py): a named document scopes the search, a cited authority filters it to
    the passages citing it, a quoted phrase must appear verbatim (case and spacing aside). A constraint that no
    passage meets is dropped and said so in ``SearchResult.notes``, never silently.
-2. Vector (MiniLM, cosine) and full-text (LanceDB BM25) candidates under the same filters.
+2. Vector (MiniLM, cosine) and full-text (LanceDB BM25) candidates under the same filters; the full-text search runs
+   in a side thread while the query is embedded (both release the GIL), which takes its cost off the latency.
 3. Fusion: reciprocal rank (default), weighted scores, or one retriever alone (``search_fusion``).
 4. Reranking (``search_rerank``): the lexical/proximity reranker of tasks/rerank.py.
 benchmarks/retrieval.py measures every choice; the defaults in settings are the best measured.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 import time
 from bisect import bisect_right
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from docintel.settings import Settings, get_settings
@@ -21,6 +23,7 @@ from models.backends import embedder
 from tasks.store import CHUNKS, CITATIONS, DOCUMENTS, STATUS_COMPLETE, Store, _quote, open_store
 
 RRF_K = 60  # the constant of Cormack et al. (2009); damps the weight of the very first ranks
+_full_text_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="full-text-search")
 
 
 @dataclass
@@ -298,11 +301,11 @@ def search_with_details(
     text = result.retrieval_text
     limit = max(settings.search_candidates, k)
     fusion = settings.search_fusion
-    vector_rows = text_rows = []
+    text_search = _full_text_thread.submit(_text_candidates, table, text, where, limit, columns) if fusion != "vector" else None
+    vector_rows = []
     if fusion != "bm25":
         vector_rows = _vector_candidates(table, embedder(settings).embed_query(text), where, limit, columns)
-    if fusion != "vector":
-        text_rows = _text_candidates(table, text, where, limit, columns)
+    text_rows = text_search.result() if text_search else []
     if fusion == "weighted":
         fused = weighted_fusion(vector_rows, text_rows, settings.search_vector_weight)
     else:

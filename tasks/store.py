@@ -49,6 +49,8 @@ STAGING_CHUNKS = "chunks_reembed"
 class StorageError(Exception):
     """The database could not take a write; the message says why in words."""
 
+    plain_reason = True
+
 
 class EmbeddingMismatchError(Exception):
     """The database's vectors come from another embedding model or dimension than the one configured."""
@@ -92,7 +94,7 @@ def chunk_schema(dimension: int) -> pa.Schema:
         ("chunk_id", pa.string()), ("document_id", pa.string()), ("source_path", pa.string()),
         ("page_number", pa.int32()), ("page_start", pa.int32()), ("page_end", pa.int32()), ("doc_start", pa.int64()),
         ("doc_end", pa.int64()), ("text", pa.string()), ("citations", pa.list_(pa.string())),
-        ("embedding_model", pa.string()), ("vector", pa.list_(pa.float32(), dimension)),
+        ("embedding_model", pa.string()), ("vector", pa.list_(pa.float32(), dimension)), ("heading", pa.string()),
     ])  # fmt: skip
 
 
@@ -164,7 +166,7 @@ class Store:
     def table(self, name: str, schema: pa.Schema | None = None):
         if name in self.db.table_names(limit=1000):
             try:
-                return self._keyed_table(self.db.open_table(name), name)
+                return self._with_new_columns(self._keyed_table(self.db.open_table(name), name), schema)
             except ValueError:  # a folder without a committed version: its creation died (disk full, crash)
                 if schema is None:
                     return None
@@ -186,6 +188,22 @@ class Store:
                 with_commit_retries(lambda: table.alter_columns({"path": key, "nullable": False}))
             with_commit_retries(lambda: table.set_unenforced_primary_key(key))
         self._keyed.add(name)
+        return table
+
+    def _with_new_columns(self, table, schema: pa.Schema | None):
+        """A table written by an older version gets the columns added since, null in its old rows (readers fall
+        back for those: e.g. search derives a missing heading from the page text)."""
+        if schema is None:
+            return table
+        present = set(table.schema.names)
+        missing = [field for field in schema if field.name not in present]
+        if missing:
+            try:
+                with_commit_retries(lambda: table.add_columns(missing))
+            except (OSError, RuntimeError, ValueError):
+                table.checkout_latest()
+                if any(field.name not in table.schema.names for field in missing):  # not another writer's doing
+                    raise
         return table
 
     def _upsert(self, name: str, schema: pa.Schema, key: str, rows: list[dict]) -> int:
@@ -397,7 +415,7 @@ def _chunk_row(chunk: Chunk) -> dict:
         "chunk_id": chunk.chunk_id, "document_id": chunk.document_id, "source_path": chunk.source_path,
         "page_number": chunk.page_number, "page_start": chunk.page_start, "page_end": chunk.page_end,
         "doc_start": chunk.doc_start, "doc_end": chunk.doc_end, "text": chunk.text, "citations": chunk.citations,
-        "vector": chunk.vector,
+        "vector": chunk.vector, "heading": chunk.heading,
     }  # fmt: skip
 
 

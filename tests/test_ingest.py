@@ -13,7 +13,7 @@ from docintel.records import PAGE_SEPARATOR
 from flows.ingest import ingest_documents
 from docintel.settings import get_settings
 from tasks.pages import probe_pdf
-from tasks.store import CHUNKS, CITATIONS, DOCUMENTS, FAILURES, PAGES, open_store
+from tasks.store import CHUNKS, CITATIONS, DOCUMENTS, PAGES, open_store
 
 
 def text_layer(path) -> list[str]:

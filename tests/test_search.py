@@ -4,11 +4,14 @@ query handling and exact offsets. One ingest per test session (tests/retrieval_f
 from __future__ import annotations
 
 import json
+import shutil
 
+import lancedb
 import pytest
 
 from retrieval_fixtures import retrieval_corpus  # noqa: F401  (session fixture: one ingest for all these tests)
 from tasks.search import SearchFilters, search, search_with_details
+from tasks.store import CHUNKS, chunk_schema, open_store
 
 
 @pytest.fixture
@@ -72,3 +75,21 @@ def test_hit_offsets_match_the_document_text_that_show_returns(corpus):
             assert shown.exit_code == 0, shown.output
             texts[hit.document_id] = json.loads(shown.stdout)["text"]
         assert texts[hit.document_id][hit.start : hit.end] == hit.text
+
+
+def test_headings_are_stored_and_an_older_store_without_them_still_gets_them(corpus, tmp_path):
+    query = "In the Tiffin merger agreement; what is the definition of Knowledge?"
+    stored = open_store(corpus.db_uri).rows(CHUNKS, columns=["heading"])
+    assert stored and all(row["heading"] is not None for row in stored)
+    assert any("Definitions" in row["heading"] for row in stored)
+    # a database written before the column existed: headings derived from the page text, the same ones
+    old_db = tmp_path / "lancedb"
+    shutil.copytree(corpus.db_uri, old_db)
+    lancedb.connect(str(old_db)).open_table(CHUNKS).drop_columns(["heading"])
+    old = corpus.model_copy(update={"db_uri": str(old_db)})
+    assert [h.heading for h in search(query, 4, settings=old)] == [h.heading for h in search(query, 4, settings=corpus)]
+    # the next write to it adds the column back: null in the old rows (which keep the fallback above)
+    table = open_store(str(old_db)).table(CHUNKS, chunk_schema(384))
+    assert "heading" in table.schema.names
+    assert all(row["heading"] is None for row in table.search().select(["heading"]).limit(None).to_list())
+    assert "Definitions" in search(query, 4, settings=old)[0].heading
