@@ -226,7 +226,7 @@ class DocumentPipeline:
         self.store = open_store(settings.db_uri)
         self.events: queue.Queue = queue.Queue()
         self.documents: list[dict] = []
-        self.prepared: dict[str, PreparedDocument] = {}  # waiting for vectors, by document id
+        self.prepared: dict[int, PreparedDocument] = {}  # waiting for vectors, by id() of their plan
         self.embedding: EmbeddingStage | None = None
 
     def run(self, plans: list[DocumentPlan]) -> list[dict]:
@@ -271,14 +271,14 @@ class DocumentPipeline:
         if not prepared.chunks:
             self.save(prepared)
             return
-        self.prepared[plan.source.document_id] = prepared
-        self.embedding.add(plan.source.document_id, prepared.chunks)
+        self.prepared[id(plan)] = prepared  # by plan, not document id: two copies of one file are two plans
+        self.embedding.add(id(plan), prepared.chunks)
 
     def embedded(self, outcome: EmbeddingOutcome) -> None:
-        for document_id, reason in outcome.failed.items():
-            self.failed(self.prepared.pop(document_id).plan, reason)
-        for document_id in outcome.embedded:
-            self.save(self.prepared.pop(document_id))
+        for key, reason in outcome.failed.items():
+            self.failed(self.prepared.pop(key).plan, reason)
+        for key in outcome.embedded:
+            self.save(self.prepared.pop(key))
 
     def save(self, prepared: PreparedDocument) -> None:
         try:

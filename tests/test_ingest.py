@@ -146,3 +146,18 @@ def test_missing_input_is_reported_and_the_rest_still_ingests(settings_env, samp
     assert str(not_a_pdf) in reasons and str(tmp_path / "absent.pdf") in reasons
     assert "Traceback" not in " ".join(reasons.values())
     assert {row["source_path"] for row in _store(settings).failures()} == set(reasons)
+
+
+def test_two_copies_of_one_file_in_one_run_both_finish(settings_env, sample, tmp_path):
+    """Byte-identical files at two paths share a document id; the embedding stage tracks them apart (keyed by
+    document id it would wait for ever on the second copy's passages)."""
+    settings = settings_env()
+    first = sample("ca2_1-1.pdf")
+    second = tmp_path / "copy" / "same-bytes.pdf"
+    second.parent.mkdir()
+    shutil.copyfile(first, second)
+    summary = ingest_documents([str(first), str(second)])
+    assert summary["documents_new"] == 2 and summary["failures"] == [], summary
+    (document,) = _store(settings).documents()
+    assert document["status"] == "complete" and document["chunk_count"] > 0
+    assert _store(settings).count(CHUNKS) == document["chunk_count"]
