@@ -29,8 +29,7 @@ def case_name(c: RawCitation) -> str:
 
 def _pin(pin: str) -> str:
     pin = tidy(pin).replace("–", "-").replace("—", "-")
-    if pin.startswith("at "):
-        pin = pin[3:]
+    pin = re.sub(r"^at\b\s*", "", pin)  # "at 5" -> "5"; a bare "at" (its star page lost) -> ""
     if pin.startswith("*"):
         pin = "at " + pin  # star pages: "2020 WL 6948354, at *3"
     return pin

@@ -85,3 +85,15 @@ def test_toa_on_real_document(corpus):
     toa = table_of_authorities(find_document_citations(clean_pages), passim_threshold=6)
     [mills] = [e for e in toa["Cases"] if e["authority"] == "459 F. Supp. 3d 273"]
     assert mills["pages"] == [3, 7, 10, 11, 13, 14]
+
+
+def test_westlaw_star_pages_and_a_lost_star_page():
+    cs = find_document_citations([
+        "Roman Catholic Diocese of Brooklyn v. Cuomo, No. 20A87, 2020 WL 6948354, at *3 (U.S. Nov. 25, 2020). "
+        "Later: Diocese, 2020 WL 6948354, at *2. And (the star page lost to OCR) Cuomo, 2020 WL 6948354, at."
+    ])
+    assert [c.normalized for c in cs] == [
+        "Roman Catholic Diocese of Brooklyn v. Cuomo, 2020 WL 6948354, at *3 (U.S. 2020)",
+        "Roman Catholic Diocese of Brooklyn v. Cuomo, 2020 WL 6948354, at *2 (U.S. 2020)",
+        "Roman Catholic Diocese of Brooklyn v. Cuomo, 2020 WL 6948354 (U.S. 2020)",
+    ]
