@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.vllm
 
 DOC_A = "ca2_1-1.pdf"  # Second Circuit docketing notice, 2 pages, text layer
 DOC_B = "gov.uscourts.cacd.652774.40.0.pdf"  # C.D. Cal. preliminary injunction order, 4 pages, text layer
+SCAN = "scanned-ca8-letter.pdf"  # 2 image-only pages: OCR'd by Tesseract
 QUESTION = "Who filed the notice of appeal docketed by the Second Circuit?"
 BATCH = 8
 
@@ -120,21 +122,41 @@ def _write_texts(folder: Path, texts: dict[str, str]) -> list[Path]:
     return [folder / name for name in texts]
 
 
-def test_batches_are_formed_across_documents(settings_env, embed_server, chat_server, tmp_path, vllm_report):
-    """Twelve one-passage documents: one request each if batches stopped at a document's end."""
-    use_vllm(settings_env, embed_server, chat_server, embed_in_flight=2)
-    paths = _write_texts(tmp_path / "memos", {
-        f"memo-{n:02d}.txt": f"Memorandum {n}. The parties agree that clause {n} of the lease survives termination."
-        for n in range(12)
-    })  # fmt: skip
-    ingest(paths[0])  # the warm-up and dimension requests, out of the count
+def test_batches_are_formed_across_documents(settings_env, embed_server, chat_server, vllm_report):
+    """The embedding stage in a flow with a real task runner and server: eleven one-passage documents that are ready
+    together go out in four requests (two alone while the server is free, then batches across documents), not
+    eleven. In a full ingest, how many are ready together depends on timing; here they are all added at once."""
+    from prefect import flow
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from docintel.records import Chunk
+    from tasks.embed import EmbeddingStage
+
+    use_vllm(settings_env, embed_server, chat_server)
+    assert backends.embedder().dimension == 128  # the dimension probe, out of the count
+    passages = [Chunk(f"c{n}", f"memo-{n}", f"memo-{n}.txt", 1, 0, 80, 0, 80,
+                      f"Memorandum {n}. The parties agree that clause {n} of the lease survives termination.")
+                for n in range(11)]  # fmt: skip
+
+    @flow
+    def embed_memos() -> list:
+        events: queue.Queue = queue.Queue()
+        with ThreadPoolTaskRunner(max_workers=2) as runner:
+            stage = EmbeddingStage(runner, events, BATCH, in_flight=2)
+            for chunk in passages:
+                stage.add(chunk.document_id, [chunk])
+            done = []
+            while len(done) < len(passages):
+                done += events.get()[1].embedded
+        return done
+
     before = embed_server.http_requests("/v1/embeddings")
-    summary = ingest(*paths[1:])
+    done = embed_memos()
     requests = embed_server.http_requests("/v1/embeddings") - before
-    assert summary["documents_new"] == 11 and summary["chunks_written"] == 11, summary
-    vllm_report(f"11 one-passage documents embedded in {requests:.0f} requests (batch {BATCH})")
-    # two go out at once while the rest are read (two requests in flight), then full batches across documents
-    assert requests <= 2 + math.ceil(9 / BATCH) + 1, requests
+    vllm_report(f"11 one-passage documents embedded in {requests:.0f} requests (batch {BATCH}, 2 in flight)")
+    assert sorted(done) == sorted(chunk.document_id for chunk in passages)
+    assert all(chunk.vector is not None and len(chunk.vector) == 128 for chunk in passages)
+    assert requests == 2 + math.ceil(9 / BATCH), requests
 
 
 def test_a_passage_the_server_rejects_fails_its_document_alone(settings_env, embed_server, chat_server, tmp_path):
@@ -156,23 +178,26 @@ def test_a_passage_the_server_rejects_fails_its_document_alone(settings_env, emb
 
 # --------------------------------------------------------------------------- b. killed mid-ingest, restarted
 
-class _KillAfterFirstDocument:
-    """A progress listener (the CLI's bar uses the same hook) that SIGKILLs the server's process group as soon as
-    the first document is stored: the second document's embeddings meet a dead server."""
+class _KillWhenTheScanIsBeingRead:
+    """A progress listener (the CLI's bar uses the same hook) that SIGKILLs the server's process group when the first
+    OCR'd page of the scan comes back: the scan's passages cannot have been embedded yet (they go out only once all
+    its pages are in), so its embedding requests meet a dead server."""
 
-    def __init__(self, server):
+    def __init__(self, server, scan_name: str):
         self.server = server
+        self.scan_name = scan_name
         self.killed_pid: int | None = None
         self.killed_at = 0.0
 
     def add_work(self, documents: int, pages: int) -> None: ...
-    def page_done(self, source_path: str, page_number: int) -> None: ...
 
-    def document_done(self, source_path: str, status: str) -> None:
-        if self.killed_pid is None:
+    def page_done(self, source_path: str, page_number: int) -> None:
+        if self.killed_pid is None and source_path.endswith(self.scan_name):
             self.killed_pid = self.server.server_pid()
             os.killpg(self.killed_pid, signal.SIGKILL)
             self.killed_at = time.monotonic()
+
+    def document_done(self, source_path: str, status: str) -> None: ...
 
 
 def test_server_killed_mid_ingest_is_restarted_and_the_ingest_completes(settings_env, sample, own_embed_server,
@@ -181,11 +206,11 @@ def test_server_killed_mid_ingest_is_restarted_and_the_ingest_completes(settings
 
     # The supervisor restarts the server in 1-2 min on a busy CPU; full-jitter backoff capped at 20 s per wait.
     settings = use_vllm(settings_env, own_embed_server, chat_server, vllm_max_retries=60)
-    killer = _KillAfterFirstDocument(own_embed_server)
+    killer = _KillWhenTheScanIsBeingRead(own_embed_server, SCAN)
     progress.set_listener(killer)
     try:
         t0 = time.monotonic()
-        summary = ingest(sample(DOC_A), sample(DOC_B))
+        summary = ingest(sample(DOC_A), sample(SCAN))
         took = time.monotonic() - t0
     finally:
         progress.set_listener(None)
@@ -194,7 +219,7 @@ def test_server_killed_mid_ingest_is_restarted_and_the_ingest_completes(settings
     docs = open_store(settings.db_uri).documents()
     assert len(docs) == 2 and all(d["status"] == "complete" and d["chunk_count"] > 0 for d in docs)
     client = backends.embedder()
-    assert client.retries > 0  # the second document's requests met the dead server
+    assert client.retries > 0  # the scan's requests met the dead server
     assert own_embed_server.server_pid() != killer.killed_pid
     (st,) = launcher.status(state=own_embed_server.state_dir, settings=Settings(vllm_api_key=None))
     assert st.restarts == 1 and st.ready
