@@ -166,11 +166,14 @@ class Store:
     def table(self, name: str, schema: pa.Schema | None = None):
         if name in self.db.table_names(limit=1000):
             try:
-                return self._with_new_columns(self._keyed_table(self.db.open_table(name), name), schema)
+                table = self.db.open_table(name)
+                table.schema  # noqa: B018  (reads the latest version: fails on a folder without one)
             except ValueError:  # a folder without a committed version: its creation died (disk full, crash)
                 if schema is None:
                     return None
                 self.db.drop_table(name)
+            else:  # outside the try: a failed migration must never look like a dead creation and drop the table
+                return self._with_new_columns(self._keyed_table(table, name), schema)
         if schema is None:
             return None
         try:
